@@ -1,0 +1,62 @@
+#pragma once
+
+// aegisd's configuration: built-in defaults, then a TOML file, then command-line flags, each
+// overriding the one before. Every key and its default is in aegisd.example.toml, which
+// default_config_toml() returns and a test keeps in step with the parser.
+//
+// Configuration is read once at start-up, so errors are exceptions (config_error) carrying a
+// message that names the file, the key and what is wrong.
+
+#include "aegis/base/log.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aegis::app {
+
+class config_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct tls_config {
+  // Names and addresses the generated server certificate is valid for.
+  std::vector<std::string> server_dns_names{"localhost"};
+  std::vector<std::string> server_ip_addresses{"127.0.0.1", "::1"};
+  // Operator-supplied certificate chain and key; when both are set Aegis uses them instead of
+  // generating its own server certificate.
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  // A generated server certificate is replaced when it has less than this much time left.
+  std::chrono::hours renew_before{24 * 30};
+};
+
+struct config {
+  std::filesystem::path data_dir{"./var/aegis"};
+  log::level log_level = log::level::info;
+  log::output_format log_format = log::output_format::human;
+  tls_config tls;
+};
+
+// Values given on the command line; each one set overrides the file.
+struct config_overrides {
+  std::optional<std::filesystem::path> data_dir;
+  std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+};
+
+// Parses TOML text (`source_name` only names it in error messages). Unknown keys are errors:
+// a misspelt key silently ignored is a security setting silently not applied.
+config parse_config(std::string_view toml_text, std::string_view source_name = "config");
+config load_config(const std::optional<std::filesystem::path>& file,
+                   const config_overrides& overrides);
+
+// The documented default configuration file.
+std::string_view default_config_toml() noexcept;
+
+} // namespace aegis::app

@@ -1,0 +1,204 @@
+#include "aegis/app/config.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace aegis::app {
+namespace {
+
+constexpr std::string_view default_toml =
+#include "default_config.inc"
+    ;
+
+[[noreturn]] void fail(std::string_view source, std::string_view key, std::string_view what) {
+  throw config_error(fmt::format("{}: {}: {}", source, key, what));
+}
+
+void reject_unknown_keys(const toml::table& table, std::string_view prefix,
+                         const std::set<std::string_view>& known, std::string_view source) {
+  for (const auto& [key, value] : table) {
+    (void)value;
+    if (known.count(key.str()) == 0) {
+      fail(source, fmt::format("{}{}", prefix, key.str()), "unknown key");
+    }
+  }
+}
+
+const toml::table* section(const toml::table& root, std::string_view name,
+                           std::string_view source) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) {
+    return nullptr;
+  }
+  if (!node->is_table()) {
+    fail(source, name, "must be a table");
+  }
+  return node->as_table();
+}
+
+std::string get_string(const toml::table& t, std::string_view key, std::string_view full_key,
+                       std::string fallback, std::string_view source) {
+  const toml::node* node = t.get(key);
+  if (node == nullptr) {
+    return fallback;
+  }
+  if (!node->is_string()) {
+    fail(source, full_key, "must be a string");
+  }
+  return std::string(node->as_string()->get());
+}
+
+std::vector<std::string> get_string_list(const toml::table& t, std::string_view key,
+                                         std::string_view full_key,
+                                         std::vector<std::string> fallback,
+                                         std::string_view source) {
+  const toml::node* node = t.get(key);
+  if (node == nullptr) {
+    return fallback;
+  }
+  const toml::array* arr = node->as_array();
+  if (arr == nullptr) {
+    fail(source, full_key, "must be an array of strings");
+  }
+  std::vector<std::string> out;
+  for (const auto& item : *arr) {
+    if (!item.is_string()) {
+      fail(source, full_key, "must be an array of strings");
+    }
+    out.emplace_back(item.as_string()->get());
+  }
+  return out;
+}
+
+std::int64_t get_int(const toml::table& t, std::string_view key, std::string_view full_key,
+                     std::int64_t fallback, std::int64_t min, std::int64_t max,
+                     std::string_view source) {
+  const toml::node* node = t.get(key);
+  if (node == nullptr) {
+    return fallback;
+  }
+  if (!node->is_integer()) {
+    fail(source, full_key, "must be an integer");
+  }
+  const std::int64_t v = node->as_integer()->get();
+  if (v < min || v > max) {
+    fail(source, full_key, fmt::format("must be between {} and {}", min, max));
+  }
+  return v;
+}
+
+log::level parse_level_or_fail(std::string_view text, std::string_view source,
+                               std::string_view key) {
+  log::level lvl{};
+  if (!log::parse_level(text, lvl)) {
+    fail(source, key,
+         fmt::format("'{}' is not one of trace, debug, info, warn, error, critical, off", text));
+  }
+  return lvl;
+}
+
+log::output_format parse_format_or_fail(std::string_view text, std::string_view source,
+                                        std::string_view key) {
+  if (text == "human") {
+    return log::output_format::human;
+  }
+  if (text == "json") {
+    return log::output_format::json;
+  }
+  fail(source, key, fmt::format("'{}' is not one of human, json", text));
+}
+
+std::string_view format_name(log::output_format f) {
+  return f == log::output_format::json ? "json" : "human";
+}
+
+} // namespace
+
+config parse_config(std::string_view toml_text, std::string_view source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw config_error(
+        fmt::format("{}:{}:{}: {}", source_name, where.line, where.column, e.description()));
+  }
+  reject_unknown_keys(root, "", {"server", "tls"}, source_name);
+
+  config cfg;
+  if (const toml::table* server = section(root, "server", source_name)) {
+    reject_unknown_keys(*server, "server.", {"data_dir", "log_level", "log_format"}, source_name);
+    cfg.data_dir =
+        get_string(*server, "data_dir", "server.data_dir", cfg.data_dir.string(), source_name);
+    if (cfg.data_dir.empty()) {
+      fail(source_name, "server.data_dir", "must not be empty");
+    }
+    cfg.log_level =
+        parse_level_or_fail(get_string(*server, "log_level", "server.log_level",
+                                       std::string(log::to_string(cfg.log_level)), source_name),
+                            source_name, "server.log_level");
+    cfg.log_format =
+        parse_format_or_fail(get_string(*server, "log_format", "server.log_format",
+                                        std::string(format_name(cfg.log_format)), source_name),
+                             source_name, "server.log_format");
+  }
+  if (const toml::table* tls = section(root, "tls", source_name)) {
+    reject_unknown_keys(
+        *tls, "tls.",
+        {"server_dns_names", "server_ip_addresses", "cert_file", "key_file", "renew_before_days"},
+        source_name);
+    cfg.tls.server_dns_names = get_string_list(*tls, "server_dns_names", "tls.server_dns_names",
+                                               cfg.tls.server_dns_names, source_name);
+    cfg.tls.server_ip_addresses =
+        get_string_list(*tls, "server_ip_addresses", "tls.server_ip_addresses",
+                        cfg.tls.server_ip_addresses, source_name);
+    cfg.tls.cert_file = get_string(*tls, "cert_file", "tls.cert_file", "", source_name);
+    cfg.tls.key_file = get_string(*tls, "key_file", "tls.key_file", "", source_name);
+    if (cfg.tls.cert_file.empty() != cfg.tls.key_file.empty()) {
+      fail(source_name, "tls.cert_file", "cert_file and key_file must be set together");
+    }
+    cfg.tls.renew_before = std::chrono::hours(
+        24 * get_int(*tls, "renew_before_days", "tls.renew_before_days", 30, 1, 365, source_name));
+  }
+  if (cfg.tls.server_dns_names.empty() && cfg.tls.server_ip_addresses.empty()) {
+    fail(source_name, "tls", "server_dns_names and server_ip_addresses are both empty");
+  }
+  return cfg;
+}
+
+config load_config(const std::optional<std::filesystem::path>& file,
+                   const config_overrides& overrides) {
+  config cfg;
+  if (file) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      throw config_error(fmt::format("{}: cannot open configuration file", file->string()));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    cfg = parse_config(text.str(), file->string());
+  }
+  if (overrides.data_dir) {
+    if (overrides.data_dir->empty()) {
+      throw config_error("--data-dir: must not be empty");
+    }
+    cfg.data_dir = *overrides.data_dir;
+  }
+  if (overrides.log_level) {
+    cfg.log_level = parse_level_or_fail(*overrides.log_level, "command line", "--log-level");
+  }
+  if (overrides.log_format) {
+    cfg.log_format = parse_format_or_fail(*overrides.log_format, "command line", "--log-format");
+  }
+  return cfg;
+}
+
+std::string_view default_config_toml() noexcept {
+  return default_toml;
+}
+
+} // namespace aegis::app

@@ -1,0 +1,98 @@
+#include "aegis/app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace {
+
+using namespace aegis::app;
+
+TEST(Config, DefaultsWithoutFile) {
+  const config cfg = load_config(std::nullopt, {});
+  EXPECT_EQ(cfg.data_dir, "./var/aegis");
+  EXPECT_EQ(cfg.log_level, aegis::log::level::info);
+  EXPECT_EQ(cfg.log_format, aegis::log::output_format::human);
+  EXPECT_EQ(cfg.tls.server_dns_names, std::vector<std::string>{"localhost"});
+  EXPECT_EQ(cfg.tls.server_ip_addresses, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_TRUE(cfg.tls.cert_file.empty());
+  EXPECT_EQ(cfg.tls.renew_before, std::chrono::hours(24 * 30));
+}
+
+// The example file documents every default: parsing it must give exactly the built-in defaults.
+TEST(Config, ExampleFileIsTheDefaults) {
+  const config from_example = parse_config(default_config_toml(), "aegisd.example.toml");
+  const config builtin;
+  EXPECT_EQ(from_example.data_dir, builtin.data_dir);
+  EXPECT_EQ(from_example.log_level, builtin.log_level);
+  EXPECT_EQ(from_example.log_format, builtin.log_format);
+  EXPECT_EQ(from_example.tls.server_dns_names, builtin.tls.server_dns_names);
+  EXPECT_EQ(from_example.tls.server_ip_addresses, builtin.tls.server_ip_addresses);
+  EXPECT_EQ(from_example.tls.cert_file, builtin.tls.cert_file);
+  EXPECT_EQ(from_example.tls.key_file, builtin.tls.key_file);
+  EXPECT_EQ(from_example.tls.renew_before, builtin.tls.renew_before);
+}
+
+TEST(Config, FileValuesApply) {
+  const config cfg = parse_config(R"(
+[server]
+data_dir = "/srv/aegis"
+log_level = "debug"
+log_format = "json"
+[tls]
+server_dns_names = ["hub.example.com"]
+server_ip_addresses = []
+renew_before_days = 7
+)");
+  EXPECT_EQ(cfg.data_dir, "/srv/aegis");
+  EXPECT_EQ(cfg.log_level, aegis::log::level::debug);
+  EXPECT_EQ(cfg.log_format, aegis::log::output_format::json);
+  EXPECT_EQ(cfg.tls.server_dns_names, std::vector<std::string>{"hub.example.com"});
+  EXPECT_TRUE(cfg.tls.server_ip_addresses.empty());
+  EXPECT_EQ(cfg.tls.renew_before, std::chrono::hours(24 * 7));
+}
+
+void expect_error(std::string_view text, std::string_view fragment) {
+  try {
+    (void)parse_config(text, "test.toml");
+    ADD_FAILURE() << "accepted: " << text;
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+        << "message '" << e.what() << "' lacks '" << fragment << "'";
+  }
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  expect_error("[server]\nlog_levl = \"info\"\n", "server.log_levl: unknown key");
+  expect_error("[serve]\n", "serve: unknown key");
+  expect_error("[server]\nlog_level = \"loud\"\n", "server.log_level");
+  expect_error("[server]\nlog_format = \"xml\"\n", "server.log_format");
+  expect_error("[server]\ndata_dir = 5\n", "server.data_dir: must be a string");
+  expect_error("[server]\ndata_dir = \"\"\n", "server.data_dir: must not be empty");
+  expect_error("[tls]\ncert_file = \"a.pem\"\n", "set together");
+  expect_error("[tls]\nrenew_before_days = 0\n", "tls.renew_before_days: must be between");
+  expect_error("[tls]\nserver_dns_names = [1]\n", "array of strings");
+  expect_error("[tls]\nserver_dns_names = []\nserver_ip_addresses = []\n", "both empty");
+  expect_error("server = 1\n", "server: must be a table");
+  expect_error("[server\n", "test.toml:1:");
+}
+
+TEST(Config, FlagsOverrideFile) {
+  const std::string path = ::testing::TempDir() + "/aegis_config_test.toml";
+  std::ofstream(path) << "[server]\ndata_dir = \"/from/file\"\nlog_level = \"warn\"\n";
+  config_overrides o;
+  o.data_dir = "/from/flag";
+  o.log_format = "json";
+  const config cfg = load_config(path, o);
+  EXPECT_EQ(cfg.data_dir, "/from/flag");
+  EXPECT_EQ(cfg.log_level, aegis::log::level::warn);
+  EXPECT_EQ(cfg.log_format, aegis::log::output_format::json);
+  std::remove(path.c_str());
+
+  EXPECT_THROW(load_config(std::filesystem::path("/nonexistent/aegis.toml"), {}), config_error);
+  config_overrides bad;
+  bad.log_level = "chatty";
+  EXPECT_THROW(load_config(std::nullopt, bad), config_error);
+}
+
+} // namespace
