@@ -90,6 +90,8 @@ std::string_view describe(jwt_errc e) noexcept {
     return "token audience is not the expected project";
   case jwt_errc::no_candidate_keys:
     return "no credential to verify the token with";
+  case jwt_errc::bad_mint_input:
+    return "claims to mint are not a valid JSON object or redefine a registered claim";
   }
   return "unknown token error";
 }
@@ -120,6 +122,20 @@ std::string_view describe(x509_errc e) noexcept {
     return "certificate names no device identity";
   case x509_errc::issuance_failed:
     return "certificate issuance failed";
+  case x509_errc::signature_invalid:
+    return "certificate signature does not verify";
+  case x509_errc::revocation_unknown:
+    return "revocation status cannot be established (CRL expired, not yet valid or invalid)";
+  case x509_errc::ambiguous_identity:
+    return "certificate names more than one or conflicting device identities";
+  case x509_errc::bad_request:
+    return "certificate request has an invalid name, address, URI, serial or validity";
+  case x509_errc::key_mismatch:
+    return "private key does not match the certificate";
+  case x509_errc::weak_algorithm:
+    return "certificate key or signature algorithm is too weak";
+  case x509_errc::unsupported_critical:
+    return "certificate has an unsupported critical extension";
   }
   return "unknown certificate error";
 }
@@ -136,6 +152,10 @@ std::string_view describe(aead_errc e) noexcept {
     return "encryption failed";
   case aead_errc::random_failed:
     return "random number generator failed";
+  case aead_errc::bad_nonce_size:
+    return "nonce has the wrong size";
+  case aead_errc::kdf_failed:
+    return "key derivation failed";
   }
   return "unknown encryption error";
 }

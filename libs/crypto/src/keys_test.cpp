@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
@@ -123,7 +124,8 @@ TEST(Keys, FingerprintMatchesOpenssl) {
   auto fp = pub.fingerprint_sha256();
   ASSERT_TRUE(fp);
   EXPECT_EQ(fp->size(), 64U);
-  const std::string path = ::testing::TempDir() + "/aegis_fp_pub.pem";
+  const std::string path =
+      ::testing::TempDir() + "/aegis_fp_pub_" + std::to_string(::getpid()) + ".pem";
   std::ofstream(path) << *pub.to_pem();
   const std::string out =
       run_openssl("pkey -pubin -in " + path + " -outform DER | openssl dgst -sha256 -r");

@@ -50,11 +50,13 @@ enum class jwt_errc {
   missing_claim,        // iat, exp or aud absent
   bad_claim_type,       // iat/exp not an integer in range, aud not a string
   expired,              // exp + skew <= now
-  not_yet_valid,        // iat - skew > now
+  not_yet_valid,        // iat (or nbf) - skew > now
   lifetime_too_long,    // exp - iat over the policy's maximum (24 h)
   bad_lifetime,         // exp <= iat
   bad_audience,         // aud differs from the expected project
   no_candidate_keys,    // the caller passed no keys
+  bad_mint_input,       // jwt_mint: extra claims not a JSON object, redefine iat/exp/aud/sub/nbf,
+                        // or a string is not UTF-8
 };
 std::string_view describe(jwt_errc e) noexcept;
 
@@ -71,6 +73,13 @@ enum class x509_errc {
   not_a_ca,        // issuer lacks basicConstraints CA:TRUE
   no_identity,     // verified certificate names no device identity
   issuance_failed,
+  signature_invalid,    // a signature in the chain does not verify
+  revocation_unknown,   // a CRL for the issuer exists but is expired, not yet valid or invalid
+  ambiguous_identity,   // several CNs, several aegis: URIs, or a URI naming another device
+  bad_request,          // issuance input refused: name, address, URI, serial or validity
+  key_mismatch,         // the private key does not belong to the certificate
+  weak_algorithm,       // key or signature digest below the 112-bit security level
+  unsupported_critical, // an extension marked critical that is not understood
 };
 std::string_view describe(x509_errc e) noexcept;
 
@@ -80,6 +89,8 @@ enum class aead_errc {
   decryption_failed, // wrong key, wrong associated data or tampered ciphertext
   encryption_failed,
   random_failed,
+  bad_nonce_size,
+  kdf_failed, // HKDF refused its input (e.g. output length above 255 * 32)
 };
 std::string_view describe(aead_errc e) noexcept;
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -19,6 +20,42 @@ result<bytes> random_bytes(std::size_t n);
 
 // True when a and b have the same length and contents; time depends only on the lengths.
 bool constant_time_equal(bytes_view a, bytes_view b) noexcept;
+
+// Overwrites `size` bytes at `p` with zeros in a way the optimiser may not drop.
+void secure_wipe(void* p, std::size_t size) noexcept;
+
+// Test-only: called with every block a secure_allocator is about to free, after the wipe and
+// while the memory is still valid, so a test can check the wipe without reading freed memory.
+// Pass nullptr to remove. Not for production code.
+using wipe_observer = void (*)(const std::uint8_t* data, std::size_t size);
+void set_wipe_observer_for_test(wipe_observer observer) noexcept;
+
+namespace detail {
+// Wipes a block a secure_allocator is about to free (and tells the test observer).
+void wipe_before_free(void* p, std::size_t size) noexcept;
+} // namespace detail
+
+// Wipes memory before returning it to the heap. Wiping in the allocator, not in the owner,
+// also covers the blocks a container frees when it grows or is move-assigned over.
+template <class T>
+struct secure_allocator {
+  using value_type = T;
+
+  secure_allocator() noexcept = default;
+  template <class U>
+  secure_allocator(const secure_allocator<U>& /*other*/) noexcept {} // NOLINT: rebinding
+
+  T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept {
+    detail::wipe_before_free(static_cast<void*>(p), n * sizeof(T));
+    std::allocator<T>{}.deallocate(p, n);
+  }
+
+  template <class U>
+  friend bool operator==(const secure_allocator& /*a*/, const secure_allocator<U>& /*b*/) noexcept {
+    return true;
+  }
+};
 
 // Owns secret bytes; wipes them on destruction, on reassignment and on clear(). Move-only.
 class secure_buffer {
@@ -38,10 +75,11 @@ public:
   bool empty() const noexcept { return data_.empty(); }
   bytes_view view() const noexcept { return {data_.data(), data_.size()}; }
   std::span<std::uint8_t> span() noexcept { return {data_.data(), data_.size()}; }
+  // Wipes and releases the bytes; size() is 0 afterwards.
   void clear() noexcept;
 
 private:
-  std::vector<std::uint8_t> data_;
+  std::vector<std::uint8_t, secure_allocator<std::uint8_t>> data_;
 };
 
 } // namespace aegis::crypto

@@ -21,7 +21,12 @@ std::optional<sig_alg> from_jose_name(std::string_view name) noexcept;
 sig_alg alg_for(key_type type) noexcept;
 
 // ES256 signatures are raw R||S (64 bytes), as JWS and COSE carry them; OpenSSL's DER form is
-// converted inside.
+// converted inside. EdDSA is PureEdDSA over the whole message (RFC 8032); RS256 is RSASSA-PKCS1
+// v1.5 with SHA-256, its signature exactly as long as the modulus.
+// Errors: sig_errc::alg_key_mismatch when `alg` is not alg_for(key.type()); sign() on an empty
+// key gives key_errc::no_private_key; verify() gives bad_signature_length before any
+// cryptography when the size is wrong for the key (so a DER ES256 signature never verifies), and
+// bad_signature otherwise (an empty key verifies nothing).
 result<bytes> sign(const private_key& key, sig_alg alg, bytes_view message);
 result<void> verify(const public_key& key, sig_alg alg, bytes_view message, bytes_view signature);
 

@@ -6,7 +6,9 @@
 //
 // Device identity in a certificate: CN = device id, and a URI SAN
 //   aegis:projects/{p}/locations/{l}/registries/{r}/devices/{d}
-// (IoT Core's device path under an "aegis:" scheme).
+// (IoT Core's device path under an "aegis:" scheme). The identity must be unambiguous: exactly
+// one CN, at most one aegis: URI, and that URI's {d} equal to the CN. Other URI SANs are ignored.
+// The CN is bounded by X.509 to 64 characters, so device ids used in certificates are too.
 
 #include "aegis/base/bytes.hpp"
 #include "aegis/base/clock.hpp"
@@ -44,11 +46,14 @@ public:
   result<std::string> to_pem() const;
   result<bytes> to_der() const;
 
+  // The CN as UTF-8; empty when there is none, more than one, or it holds a NUL byte.
   std::string subject_cn() const;
   std::string issuer_cn() const;
+  // SAN entries of each kind; entries holding a NUL byte are left out.
   std::vector<std::string> dns_names() const;
   std::vector<std::string> ip_addresses() const; // textual form
   std::vector<std::string> uris() const;
+  // Lowercase hex without leading zeros.
   std::string serial_hex() const;
   wall_time not_before() const;
   wall_time not_after() const;
@@ -99,7 +104,9 @@ public:
 
   static result<crl> from_pem(std::string_view pem);
   result<std::string> to_pem() const;
+  // Whether the serial (hex, any case, leading zeros allowed) is revoked by this list.
   bool lists(std::string_view serial_hex) const;
+  std::string issuer_cn() const;
   wall_time this_update() const;
   wall_time next_update() const;
 
@@ -115,15 +122,23 @@ struct device_identity {
   std::string uri;       // the aegis: URI SAN, empty if absent
 };
 
+// The identity `cert` names, WITHOUT verifying it; decisions use trust_store::verify_device.
+// no_identity when there is no usable CN (absent, undecodable, or not printable ASCII without
+// space and '/');
+// ambiguous_identity per the rules at the top of this file.
+result<device_identity> device_identity_of(const certificate& cert);
+
+// Validity in requests: 1 s .. 100 years. Issued certificates start 1 h before `now` (clock
+// skew on devices) and end no later than the CA certificate.
 struct server_cert_request {
-  std::vector<std::string> dns_names;    // e.g. "localhost"
+  std::vector<std::string> dns_names;    // e.g. "localhost" (letters, digits, '-', '.', "*.")
   std::vector<std::string> ip_addresses; // e.g. "127.0.0.1", "::1"
   std::chrono::seconds validity{std::chrono::hours(24 * 397)};
 };
 
 struct device_cert_request {
-  std::string device_id;  // becomes CN
-  std::string device_uri; // becomes the URI SAN (may be empty)
+  std::string device_id;  // becomes CN: 1..64 printable ASCII, no space or '/'
+  std::string device_uri; // becomes the URI SAN (may be empty): aegis:projects/.../devices/{id}
   std::chrono::seconds validity{std::chrono::hours(24 * 365)};
 };
 
@@ -132,12 +147,15 @@ struct revoked_entry {
   wall_time revoked_at;
 };
 
-// A certificate authority holding its EC P-256 key. Serial numbers are 128-bit random.
+// A certificate authority holding its key (EC P-256 when Aegis creates it). Serial numbers are
+// 128-bit random. Input errors give x509_errc::bad_request.
 class certificate_authority {
 public:
-  // A self-signed root: CA:TRUE (critical, pathlen 0), keyCertSign + cRLSign.
+  // A self-signed root: CA:TRUE (critical, pathlen 0), keyCertSign + cRLSign, SKI/AKI.
   static result<certificate_authority> create(std::string_view common_name,
                                               std::chrono::seconds validity, wall_time now);
+  // An existing CA (e.g. an operator's intermediate): not_a_ca unless CA:TRUE and, when key
+  // usage is present, keyCertSign; key_mismatch unless `key` belongs to `cert`.
   static result<certificate_authority> load(certificate cert, private_key key);
 
   const certificate& cert() const noexcept { return cert_; }
@@ -150,6 +168,8 @@ public:
   // signature must verify (proof of possession).
   result<certificate> sign_device_csr(const certificate_request& csr,
                                       const device_cert_request& req, wall_time now) const;
+  // A v2 CRL with AKI and a CRL number (milliseconds since the epoch of `now`, so later lists
+  // have larger numbers).
   result<crl> issue_crl(const std::vector<revoked_entry>& revoked, wall_time now,
                         std::chrono::seconds next_update_in) const;
 
@@ -161,6 +181,8 @@ private:
 
 enum class cert_purpose { any, tls_server, tls_client };
 
+// Anchors may be roots or intermediates (a chain may end at any anchor). Not synchronised:
+// add_* must not run concurrently with anything else; verify* may run concurrently.
 class trust_store {
 public:
   trust_store();
@@ -168,12 +190,16 @@ public:
   trust_store& operator=(trust_store&&) noexcept;
   ~trust_store();
 
+  // not_a_ca unless the certificate has CA:TRUE.
   result<void> add_anchor(const certificate& ca);
-  // Once any CRL is added for an issuer, certificates from that issuer are checked against it.
+  // Once any CRL is added for an issuer, certificates from that issuer (at any depth) are checked
+  // against it, and a CRL that is expired or does not verify fails closed (revocation_unknown).
+  // A CRL replaces the one held for its issuer; an older one (by thisUpdate) is refused
+  // (bad_crl), as is one naming an anchor whose signature that anchor does not verify.
   result<void> add_crl(const crl& list);
 
   // Verifies `leaf` (with optional intermediates) at time `now`: signatures, validity, CA basic
-  // constraints, key usage / EKU for `purpose`, and revocation.
+  // constraints, key usage / EKU for `purpose`, revocation, and a 112-bit security level.
   result<void> verify(const certificate& leaf, const std::vector<certificate>& intermediates,
                       cert_purpose purpose, wall_time now) const;
   // verify() and then the device identity from the leaf (x509_errc::no_identity without a CN).
