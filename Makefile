@@ -5,13 +5,19 @@ DATA_DIR ?= ./var/aegis
 FUZZ_SECONDS ?= 60
 SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp' 2>/dev/null)
 
-.PHONY: run test deps build-release build-test layering-check format format-check fuzz-smoke bench clean
+.PHONY: run test test-tsan deps build-release build-test layering-check format format-check fuzz-smoke bench clean
 
 run: deps build-release
 	./build/release/server/app/aegisd --data-dir $(DATA_DIR)
 
 test: deps layering-check format-check build-test
 	ctest --preset asan-ubsan -j $(JOBS)
+
+# ThreadSanitizer over the concurrent modules (the network runtime and the broker).
+test-tsan: deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS) -L 'net|broker'
 
 deps:
 	@bash scripts/install-deps
