@@ -95,7 +95,7 @@ function(aegis_module)
       AEGIS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
       AEGIS_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
     gtest_discover_tests(${test_exe} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-                         PROPERTIES LABELS "unit\\;${M_NAME}")
+                         PROPERTIES LABELS ${M_NAME})
   endif()
 
   if(AEGIS_BUILD_FUZZERS)
