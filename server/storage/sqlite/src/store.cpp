@@ -19,6 +19,7 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -95,6 +96,196 @@ constexpr std::string_view device_key_join =
     " FROM devices d JOIN registries r ON r.pk = d.registry_pk"
     " WHERE r.project = ?1 AND r.location = ?2 AND r.id = ?3";
 
+// SELECT of whole device rows of the registry bound to ?1..?3, narrowed by `condition`.
+std::string device_query(std::string_view condition) {
+  return std::string("SELECT ").append(device_columns).append(device_key_join).append(condition);
+}
+
+// --- statements: values enter SQL only through bind; every failure leaves here mapped ---
+
+// Binds the next parameter(s) at `index`: a blob, the three parts of a registry key (project,
+// location, id), or anything statement::bind takes.
+void bind_param(statement& st, int& index, const bytes& blob) {
+  st.bind_blob(index++, blob);
+}
+
+void bind_param(statement& st, int& index, const reg::registry_key& key) {
+  st.bind(index++, key.project.value());
+  st.bind(index++, key.location.value());
+  st.bind(index++, key.registry.value());
+}
+
+template <class T>
+void bind_param(statement& st, int& index, const T& value) {
+  st.bind(index++, value);
+}
+
+// Prepares `sql` and binds `params` to ?1, ?2, ... in order.
+template <class... Params>
+result<statement> prepare_bound(connection& db, std::string_view sql, const Params&... params) {
+  auto st = db.prepare(sql);
+  if (!st) {
+    return mapped(st.error());
+  }
+  int index = 1;
+  (bind_param(*st, index, params), ...);
+  return std::move(*st);
+}
+
+result<bool> step(statement& st) {
+  auto r = st.step();
+  if (!r) {
+    return mapped(r.error());
+  }
+  return *r;
+}
+
+result<void> exec(result<statement> st) {
+  if (!st) {
+    return st.error();
+  }
+  if (auto r = st->run(); !r) {
+    return mapped(r.error());
+  }
+  return ok();
+}
+
+// Runs an INSERT; a constraint violation is `exists`.
+result<void> insert(result<statement> st, registry_errc exists) {
+  if (!st) {
+    return st.error();
+  }
+  if (auto r = st->run(); !r) {
+    return detail::is_constraint(r.error()) ? exists : mapped(r.error());
+  }
+  return ok();
+}
+
+// Runs a write and reports `none` when it touched no row.
+result<void> changed(connection& db, result<statement> st, std::error_code none) {
+  if (auto r = exec(std::move(st)); !r) {
+    return r;
+  }
+  if (db.changes() == 0) {
+    return none;
+  }
+  return ok();
+}
+
+// The first column of a query that always yields a row (count(*), max(...)).
+result<std::int64_t> scalar(result<statement> st) {
+  if (!st) {
+    return st.error();
+  }
+  if (auto row = step(*st); !row) {
+    return row.error();
+  }
+  return st->int64(0);
+}
+
+result<std::size_t> count(result<statement> st) {
+  auto n = scalar(std::move(st));
+  if (!n) {
+    return n.error();
+  }
+  return static_cast<std::size_t>(*n);
+}
+
+// A row reader is called with the statement on a row and returns a T or a result<T>.
+template <class T>
+struct unwrap_result {
+  using type = T;
+};
+template <class T>
+struct unwrap_result<result<T>> {
+  using type = T;
+};
+template <class F>
+using row_value_t = typename unwrap_result<std::invoke_result_t<F&, const statement&>>::type;
+
+// The first row of `st` read by `read_row`, or `none` when there is no row.
+template <class F>
+result<row_value_t<F>> one_row(result<statement> st, std::error_code none, F read_row) {
+  if (!st) {
+    return st.error();
+  }
+  auto row = step(*st);
+  if (!row) {
+    return row.error();
+  }
+  if (!*row) {
+    return none;
+  }
+  return read_row(*st);
+}
+
+// Calls `on_row` (returning void or result<void>) for each row; stops at the first error.
+template <class F>
+result<void> for_each_row(result<statement> st, F on_row) {
+  if (!st) {
+    return st.error();
+  }
+  while (true) {
+    auto row = step(*st);
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      return ok();
+    }
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, const statement&>>) {
+      on_row(*st);
+    } else if (auto r = on_row(*st); !r) {
+      return r;
+    }
+  }
+}
+
+// Every row of `st`, each read by `read_row`.
+template <class F>
+result<std::vector<row_value_t<F>>> collect_rows(result<statement> st, F read_row) {
+  std::vector<row_value_t<F>> out;
+  auto done = for_each_row(std::move(st), [&](const statement& row) -> result<void> {
+    result<row_value_t<F>> value = read_row(row);
+    if (!value) {
+      return value.error();
+    }
+    out.push_back(std::move(*value));
+    return ok();
+  });
+  if (!done) {
+    return done.error();
+  }
+  return out;
+}
+
+// Values listed with their row's pk, completed by `read_children(pk, value)` once the listing
+// statement is done.
+template <class T, class F>
+result<std::vector<T>> with_children(result<std::vector<std::pair<std::int64_t, T>>> rows,
+                                     F read_children) {
+  if (!rows) {
+    return rows.error();
+  }
+  std::vector<T> out;
+  out.reserve(rows->size());
+  for (auto& [pk, value] : *rows) {
+    if (auto r = read_children(pk, value); !r) {
+      return r.error();
+    }
+    out.push_back(std::move(value));
+  }
+  return out;
+}
+
+std::int64_t read_pk(const statement& row) {
+  return row.int64(0);
+}
+
+reg::device_id read_id(const statement& row) {
+  return reg::device_id{row.text(0)};
+}
+
 } // namespace
 
 // --- the transaction ---
@@ -106,61 +297,30 @@ public:
 
   // registry_transaction: projects
   result<void> insert_project(const reg::project& p) override {
-    auto st = writer("INSERT INTO projects (id, create_time) VALUES (?1, ?2)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, p.id.value()).bind(2, detail::to_column(p.create_time));
-    if (auto r = st->run(); !r) {
-      return detail::is_constraint(r.error()) ? registry_errc::project_exists : mapped(r.error());
-    }
-    return ok();
+    return insert(writer("INSERT INTO projects (id, create_time) VALUES (?1, ?2)", p.id.value(),
+                         detail::to_column(p.create_time)),
+                  registry_errc::project_exists);
   }
 
   result<reg::project> find_project(const reg::project_id& id) override {
-    auto st = prepare("SELECT id, create_time FROM projects WHERE id = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, id.value());
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::project_not_found;
-    }
-    return reg::project{reg::project_id{st->text(0)}, detail::from_column(st->int64(1))};
+    return one_row(prepare("SELECT id, create_time FROM projects WHERE id = ?1", id.value()),
+                   registry_errc::project_not_found, read_project);
   }
 
   result<std::vector<reg::project>> list_projects(const reg::page_request& page) override {
-    auto st = prepare("SELECT id, create_time FROM projects WHERE id > ?1 ORDER BY id LIMIT ?2");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, page.after).bind(2, limit_of(page.page_size));
-    std::vector<reg::project> out;
-    return collect(*st, out, [&] {
-      out.push_back({reg::project_id{st->text(0)}, detail::from_column(st->int64(1))});
-    });
+    return collect_rows(
+        prepare("SELECT id, create_time FROM projects WHERE id > ?1 ORDER BY id LIMIT ?2",
+                page.after, limit_of(page.page_size)),
+        read_project);
   }
 
   result<void> delete_project(const reg::project_id& id) override {
-    auto st = writer("DELETE FROM projects WHERE id = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, id.value());
-    return changed(*st, registry_errc::project_not_found);
+    return changed(db_, writer("DELETE FROM projects WHERE id = ?1", id.value()),
+                   registry_errc::project_not_found);
   }
 
   result<std::size_t> count_registries(const reg::project_id& id) override {
-    auto st = prepare("SELECT count(*) FROM registries WHERE project = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, id.value());
-    return count(*st);
+    return count(prepare("SELECT count(*) FROM registries WHERE project = ?1", id.value()));
   }
 
   // registry_transaction: registries
@@ -168,68 +328,37 @@ public:
     if (auto p = find_project(r.key.project); !p) {
       return p.error();
     }
-    auto st = writer("INSERT INTO registries (project, location, id, mqtt_enabled, http_enabled, "
-                     "log_level, create_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, r.key);
-    st->bind(4, std::int64_t{r.mqtt_enabled})
-        .bind(5, std::int64_t{r.http_enabled})
-        .bind(6, int_of(r.log_level))
-        .bind(7, detail::to_column(r.create_time));
-    if (auto run = st->run(); !run) {
-      return detail::is_constraint(run.error()) ? registry_errc::registry_exists
-                                                : mapped(run.error());
+    auto ins = insert(writer("INSERT INTO registries (project, location, id, mqtt_enabled, "
+                             "http_enabled, log_level, create_time) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                             r.key, std::int64_t{r.mqtt_enabled}, std::int64_t{r.http_enabled},
+                             int_of(r.log_level), detail::to_column(r.create_time)),
+                      registry_errc::registry_exists);
+    if (!ins) {
+      return ins;
     }
     return write_cas(sqlite3_last_insert_rowid(db_.get()), r.ca_certificates);
   }
 
   result<reg::device_registry> find_registry(const reg::registry_key& key) override {
-    auto st = prepare("SELECT pk, mqtt_enabled, http_enabled, log_level, create_time "
-                      "FROM registries WHERE project = ?1 AND location = ?2 AND id = ?3");
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key);
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::registry_not_found;
-    }
-    return read_registry(*st, key);
+    return one_row(prepare("SELECT pk, mqtt_enabled, http_enabled, log_level, create_time "
+                           "FROM registries WHERE project = ?1 AND location = ?2 AND id = ?3",
+                           key),
+                   registry_errc::registry_not_found,
+                   [&](const statement& row) { return read_registry(row, key); });
   }
 
   result<std::vector<reg::device_registry>>
   list_registries(const reg::project_id& project, const reg::location_id& location,
                   const reg::page_request& page) override {
-    auto st = prepare("SELECT pk, mqtt_enabled, http_enabled, log_level, create_time, id "
-                      "FROM registries WHERE project = ?1 AND location = ?2 AND id > ?3 "
-                      "ORDER BY id LIMIT ?4");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, project.value())
-        .bind(2, location.value())
-        .bind(3, page.after)
-        .bind(4, limit_of(page.page_size));
-    std::vector<reg::device_registry> out;
-    while (true) {
-      auto row = step(*st);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        return out;
-      }
-      auto r = read_registry(*st, {project, location, reg::registry_id{st->text(5)}});
-      if (!r) {
-        return r.error();
-      }
-      out.push_back(std::move(*r));
-    }
+    return collect_rows(
+        prepare("SELECT pk, mqtt_enabled, http_enabled, log_level, create_time, id "
+                "FROM registries WHERE project = ?1 AND location = ?2 AND id > ?3 "
+                "ORDER BY id LIMIT ?4",
+                project.value(), location.value(), page.after, limit_of(page.page_size)),
+        [&](const statement& row) {
+          return read_registry(row, {project, location, reg::registry_id{row.text(5)}});
+        });
   }
 
   result<void> update_registry(const reg::device_registry& r) override {
@@ -237,36 +366,24 @@ public:
     if (!pk) {
       return pk.error();
     }
-    auto st = writer("UPDATE registries SET mqtt_enabled = ?2, http_enabled = ?3, log_level = ?4 "
-                     "WHERE pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *pk)
-        .bind(2, std::int64_t{r.mqtt_enabled})
-        .bind(3, std::int64_t{r.http_enabled})
-        .bind(4, int_of(r.log_level));
-    if (auto run = exec(*st); !run) {
+    if (auto run = exec(writer("UPDATE registries SET mqtt_enabled = ?2, http_enabled = ?3, "
+                               "log_level = ?4 WHERE pk = ?1",
+                               *pk, std::int64_t{r.mqtt_enabled}, std::int64_t{r.http_enabled},
+                               int_of(r.log_level)));
+        !run) {
       return run;
     }
-    auto del = writer("DELETE FROM registry_ca_certificates WHERE registry_pk = ?1");
-    if (!del) {
-      return del.error();
-    }
-    del->bind(1, *pk);
-    if (auto run = exec(*del); !run) {
+    if (auto run = exec(writer("DELETE FROM registry_ca_certificates WHERE registry_pk = ?1", *pk));
+        !run) {
       return run;
     }
     return write_cas(*pk, r.ca_certificates);
   }
 
   result<void> delete_registry(const reg::registry_key& key) override {
-    auto st = writer("DELETE FROM registries WHERE project = ?1 AND location = ?2 AND id = ?3");
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key);
-    return changed(*st, registry_errc::registry_not_found);
+    return changed(
+        db_, writer("DELETE FROM registries WHERE project = ?1 AND location = ?2 AND id = ?3", key),
+        registry_errc::registry_not_found);
   }
 
   result<std::size_t> count_devices(const reg::registry_key& key) override {
@@ -274,12 +391,7 @@ public:
     if (!pk) {
       return pk.error();
     }
-    auto st = prepare("SELECT count(*) FROM devices WHERE registry_pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *pk);
-    return count(*st);
+    return count(prepare("SELECT count(*) FROM devices WHERE registry_pk = ?1", *pk));
   }
 
   // registry_transaction: devices
@@ -297,24 +409,17 @@ public:
         d.num_id.value() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return registry_errc::num_id_collision;
     }
-    auto st =
-        writer("INSERT INTO devices (registry_pk, id, num_id, blocked, log_level, gateway_type, "
-               "gateway_auth_method, create_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *rpk)
-        .bind(2, d.key.device.value())
-        .bind(3, static_cast<std::int64_t>(d.num_id.value()))
-        .bind(4, std::int64_t{d.blocked})
-        .bind(5, int_of(d.log_level))
-        .bind(6, int_of(d.gateway.type))
-        .bind(7, int_of(d.gateway.auth_method))
-        .bind(8, detail::to_column(d.create_time));
-    if (auto run = st->run(); !run) {
-      // The id was checked above inside this transaction, so a unique violation is the num_id.
-      return detail::is_constraint(run.error()) ? registry_errc::num_id_collision
-                                                : mapped(run.error());
+    // The id was checked above inside this transaction, so a unique violation is the num_id.
+    auto ins =
+        insert(writer("INSERT INTO devices (registry_pk, id, num_id, blocked, log_level, "
+                      "gateway_type, gateway_auth_method, create_time) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      *rpk, d.key.device.value(), static_cast<std::int64_t>(d.num_id.value()),
+                      std::int64_t{d.blocked}, int_of(d.log_level), int_of(d.gateway.type),
+                      int_of(d.gateway.auth_method), detail::to_column(d.create_time)),
+               registry_errc::num_id_collision);
+    if (!ins) {
+      return ins;
     }
     const auto pk = sqlite3_last_insert_rowid(db_.get());
     if (auto r = write_credentials(pk, d.credentials); !r) {
@@ -327,16 +432,8 @@ public:
   }
 
   result<reg::device> find_device(const reg::device_key& key) override {
-    auto st = prepare(std::string("SELECT ")
-                          .append(device_columns)
-                          .append(device_key_join)
-                          .append(" AND d.id = ?4"));
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key.registry);
-    st->bind(4, key.device.value());
-    return one_device(*st, key.registry);
+    return one_row(select_device(key), registry_errc::device_not_found,
+                   [&](const statement& row) { return read_full_device(row, key.registry); });
   }
 
   result<reg::device> find_device_by_num_id(const reg::registry_key& key,
@@ -344,49 +441,21 @@ public:
     if (id.value() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return registry_errc::device_not_found;
     }
-    auto st = prepare(std::string("SELECT ")
-                          .append(device_columns)
-                          .append(device_key_join)
-                          .append(" AND d.num_id = ?4"));
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key);
-    st->bind(4, static_cast<std::int64_t>(id.value()));
-    return one_device(*st, key);
+    return one_row(
+        prepare(device_query(" AND d.num_id = ?4"), key, static_cast<std::int64_t>(id.value())),
+        registry_errc::device_not_found,
+        [&](const statement& row) { return read_full_device(row, key); });
   }
 
   result<std::vector<reg::device>> list_devices(const reg::registry_key& key,
                                                 const reg::page_request& page) override {
-    auto st = prepare(std::string("SELECT ")
-                          .append(device_columns)
-                          .append(device_key_join)
-                          .append(" AND d.id > ?4 ORDER BY d.id LIMIT ?5"));
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key);
-    st->bind(4, page.after).bind(5, limit_of(page.page_size));
-    std::vector<std::pair<std::int64_t, reg::device>> rows;
-    while (true) {
-      auto row = step(*st);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        break;
-      }
-      rows.emplace_back(st->int64(0), read_device(*st, key));
-    }
-    std::vector<reg::device> out;
-    out.reserve(rows.size());
-    for (auto& [pk, d] : rows) {
-      if (auto r = read_device_children(pk, d); !r) {
-        return r.error();
-      }
-      out.push_back(std::move(d));
-    }
-    return out;
+    return with_children(
+        collect_rows(prepare(device_query(" AND d.id > ?4 ORDER BY d.id LIMIT ?5"), key, page.after,
+                             limit_of(page.page_size)),
+                     [&](const statement& row) {
+                       return std::pair{row.int64(0), read_device(row, key)};
+                     }),
+        [this](std::int64_t pk, reg::device& d) { return read_device_children(pk, d); });
   }
 
   result<void> update_device(const reg::device& d) override {
@@ -394,27 +463,16 @@ public:
     if (!row) {
       return row.error();
     }
-    auto st = writer("UPDATE devices SET blocked = ?2, log_level = ?3, gateway_type = ?4, "
-                     "gateway_auth_method = ?5 WHERE pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk)
-        .bind(2, std::int64_t{d.blocked})
-        .bind(3, int_of(d.log_level))
-        .bind(4, int_of(d.gateway.type))
-        .bind(5, int_of(d.gateway.auth_method));
-    if (auto r = exec(*st); !r) {
+    if (auto r = exec(writer("UPDATE devices SET blocked = ?2, log_level = ?3, gateway_type = ?4, "
+                             "gateway_auth_method = ?5 WHERE pk = ?1",
+                             row->pk, std::int64_t{d.blocked}, int_of(d.log_level),
+                             int_of(d.gateway.type), int_of(d.gateway.auth_method)));
+        !r) {
       return r;
     }
     for (const char* sql : {"DELETE FROM device_credentials WHERE device_pk = ?1",
                             "DELETE FROM device_metadata WHERE device_pk = ?1"}) {
-      auto del = writer(sql);
-      if (!del) {
-        return del.error();
-      }
-      del->bind(1, row->pk);
-      if (auto r = exec(*del); !r) {
+      if (auto r = exec(writer(sql, row->pk)); !r) {
         return r;
       }
     }
@@ -425,7 +483,8 @@ public:
   }
 
   result<reg::device_activity> find_activity(const reg::device_key& key) override {
-    auto d = find_device_row_only(key);
+    auto d = one_row(select_device(key), registry_errc::device_not_found,
+                     [&](const statement& row) { return read_device(row, key.registry); });
     if (!d) {
       return d.error();
     }
@@ -445,12 +504,7 @@ public:
     if (!row) {
       return row.error();
     }
-    auto st = writer("DELETE FROM devices WHERE pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk);
-    return exec(*st);
+    return exec(writer("DELETE FROM devices WHERE pk = ?1", row->pk));
   }
 
   // registry_transaction: config versions and states
@@ -463,51 +517,34 @@ public:
     if (!sealed) {
       return sealed.error();
     }
-    auto st = writer("INSERT INTO config_versions (device_pk, version, cloud_update_time, "
-                     "device_ack_time, data_sealed) VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk)
-        .bind(2, c.version)
-        .bind(3, detail::to_column(c.cloud_update_time))
-        .bind(4, c.device_ack_time)
-        .bind_blob(5, *sealed);
-    return exec(*st);
+    return exec(writer("INSERT INTO config_versions (device_pk, version, cloud_update_time, "
+                       "device_ack_time, data_sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                       row->pk, c.version, detail::to_column(c.cloud_update_time),
+                       c.device_ack_time, *sealed));
   }
 
   result<std::vector<reg::config_version>> list_configs(const reg::device_key& key,
                                                         std::size_t limit) override {
-    auto row = device_row(key);
-    if (!row) {
-      return row.error();
+    auto dev = device_row(key);
+    if (!dev) {
+      return dev.error();
     }
-    auto st = prepare("SELECT version, cloud_update_time, device_ack_time, data_sealed "
-                      "FROM config_versions WHERE device_pk = ?1 ORDER BY version DESC LIMIT ?2");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk).bind(2, limit_of(limit));
-    std::vector<reg::config_version> out;
-    while (true) {
-      auto more = step(*st);
-      if (!more) {
-        return more.error();
-      }
-      if (!*more) {
-        return out;
-      }
-      reg::config_version c;
-      c.version = st->int64(0);
-      c.cloud_update_time = detail::from_column(st->int64(1));
-      c.device_ack_time = st->time(2);
-      auto plain = sealer_.open(st->blob(3), config_context(key, row->num_id, c.version));
-      if (!plain) {
-        return plain.error();
-      }
-      c.data.assign(plain->data(), plain->data() + plain->size());
-      out.push_back(std::move(c));
-    }
+    return collect_rows(
+        prepare("SELECT version, cloud_update_time, device_ack_time, data_sealed FROM "
+                "config_versions WHERE device_pk = ?1 ORDER BY version DESC LIMIT ?2",
+                dev->pk, limit_of(limit)),
+        [&](const statement& row) -> result<reg::config_version> {
+          reg::config_version c;
+          c.version = row.int64(0);
+          c.cloud_update_time = detail::from_column(row.int64(1));
+          c.device_ack_time = row.time(2);
+          auto data = open_sealed(row.blob(3), config_context(key, dev->num_id, c.version));
+          if (!data) {
+            return data.error();
+          }
+          c.data = std::move(*data);
+          return c;
+        });
   }
 
   result<void> update_config_ack(const reg::device_key& key, std::int64_t version,
@@ -516,13 +553,11 @@ public:
     if (!row) {
       return row.error();
     }
-    auto st = writer(
-        "UPDATE config_versions SET device_ack_time = ?3 WHERE device_pk = ?1 AND version = ?2");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk).bind(2, version).bind(3, detail::to_column(ack_time));
-    return changed(*st, registry_errc::config_version_not_found);
+    return changed(db_,
+                   writer("UPDATE config_versions SET device_ack_time = ?3 "
+                          "WHERE device_pk = ?1 AND version = ?2",
+                          row->pk, version, detail::to_column(ack_time)),
+                   registry_errc::config_version_not_found);
   }
 
   result<void> trim_configs(const reg::device_key& key, std::size_t keep) override {
@@ -537,61 +572,40 @@ public:
     if (!row) {
       return row.error();
     }
-    auto next = prepare("SELECT coalesce(max(seq), 0) + 1 FROM device_states WHERE device_pk = ?1");
-    if (!next) {
-      return next.error();
+    auto seq = scalar(prepare(
+        "SELECT coalesce(max(seq), 0) + 1 FROM device_states WHERE device_pk = ?1", row->pk));
+    if (!seq) {
+      return seq.error();
     }
-    next->bind(1, row->pk);
-    if (auto r = step(*next); !r) {
-      return r.error();
-    }
-    const std::int64_t seq = next->int64(0);
-    auto sealed = sealer_.seal(s.data, state_context(key, row->num_id, seq));
+    auto sealed = sealer_.seal(s.data, state_context(key, row->num_id, *seq));
     if (!sealed) {
       return sealed.error();
     }
-    auto st = writer("INSERT INTO device_states (device_pk, seq, update_time, data_sealed) "
-                     "VALUES (?1, ?2, ?3, ?4)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk)
-        .bind(2, seq)
-        .bind(3, detail::to_column(s.update_time))
-        .bind_blob(4, *sealed);
-    return exec(*st);
+    return exec(writer("INSERT INTO device_states (device_pk, seq, update_time, data_sealed) "
+                       "VALUES (?1, ?2, ?3, ?4)",
+                       row->pk, *seq, detail::to_column(s.update_time), *sealed));
   }
 
   result<std::vector<reg::device_state>> list_states(const reg::device_key& key,
                                                      std::size_t limit) override {
-    auto row = device_row(key);
-    if (!row) {
-      return row.error();
+    auto dev = device_row(key);
+    if (!dev) {
+      return dev.error();
     }
-    auto st = prepare("SELECT seq, update_time, data_sealed FROM device_states "
-                      "WHERE device_pk = ?1 ORDER BY seq DESC LIMIT ?2");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk).bind(2, limit_of(limit));
-    std::vector<reg::device_state> out;
-    while (true) {
-      auto more = step(*st);
-      if (!more) {
-        return more.error();
-      }
-      if (!*more) {
-        return out;
-      }
-      reg::device_state s;
-      s.update_time = detail::from_column(st->int64(1));
-      auto plain = sealer_.open(st->blob(2), state_context(key, row->num_id, st->int64(0)));
-      if (!plain) {
-        return plain.error();
-      }
-      s.data.assign(plain->data(), plain->data() + plain->size());
-      out.push_back(std::move(s));
-    }
+    return collect_rows(prepare("SELECT seq, update_time, data_sealed FROM device_states "
+                                "WHERE device_pk = ?1 ORDER BY seq DESC LIMIT ?2",
+                                dev->pk, limit_of(limit)),
+                        [&](const statement& row) -> result<reg::device_state> {
+                          reg::device_state s;
+                          s.update_time = detail::from_column(row.int64(1));
+                          auto data = open_sealed(row.blob(2),
+                                                  state_context(key, dev->num_id, row.int64(0)));
+                          if (!data) {
+                            return data.error();
+                          }
+                          s.data = std::move(*data);
+                          return s;
+                        });
   }
 
   result<void> trim_states(const reg::device_key& key, std::size_t keep) override {
@@ -610,13 +624,9 @@ public:
     if (!d) {
       return d.error();
     }
-    auto st = writer("INSERT OR IGNORE INTO gateway_bindings (gateway_pk, device_pk) "
-                     "VALUES (?1, ?2)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, gw->pk).bind(2, d->pk);
-    return exec(*st);
+    return exec(writer("INSERT OR IGNORE INTO gateway_bindings (gateway_pk, device_pk) "
+                       "VALUES (?1, ?2)",
+                       gw->pk, d->pk));
   }
 
   result<void> delete_binding(const reg::device_key& gateway, const reg::device_id& dev) override {
@@ -625,13 +635,11 @@ public:
       return gw.error() == registry_errc::device_not_found ? registry_errc::binding_not_found
                                                            : gw.error();
     }
-    auto st = writer("DELETE FROM gateway_bindings WHERE gateway_pk = ?1 AND device_pk = "
-                     "(SELECT pk FROM devices WHERE registry_pk = ?2 AND id = ?3)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, gw->pk).bind(2, gw->registry_pk).bind(3, dev.value());
-    return changed(*st, registry_errc::binding_not_found);
+    return changed(db_,
+                   writer("DELETE FROM gateway_bindings WHERE gateway_pk = ?1 AND device_pk = "
+                          "(SELECT pk FROM devices WHERE registry_pk = ?2 AND id = ?3)",
+                          gw->pk, gw->registry_pk, dev.value()),
+                   registry_errc::binding_not_found);
   }
 
   result<std::vector<reg::device_id>> list_bound_devices(const reg::device_key& gateway,
@@ -640,13 +648,11 @@ public:
     if (!gw) {
       return gw.error();
     }
-    auto st = prepare("SELECT d.id FROM gateway_bindings b JOIN devices d ON d.pk = b.device_pk "
-                      "WHERE b.gateway_pk = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, gw->pk).bind(2, page.after).bind(3, limit_of(page.page_size));
-    return ids(*st);
+    return collect_rows(
+        prepare("SELECT d.id FROM gateway_bindings b JOIN devices d ON d.pk = b.device_pk "
+                "WHERE b.gateway_pk = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3",
+                gw->pk, page.after, limit_of(page.page_size)),
+        read_id);
   }
 
   result<std::size_t> count_bound_devices(const reg::device_key& gateway) override {
@@ -654,12 +660,7 @@ public:
     if (!gw) {
       return gw.error();
     }
-    auto st = prepare("SELECT count(*) FROM gateway_bindings WHERE gateway_pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, gw->pk);
-    return count(*st);
+    return count(prepare("SELECT count(*) FROM gateway_bindings WHERE gateway_pk = ?1", gw->pk));
   }
 
   result<std::vector<reg::device_id>> list_gateways_of(const reg::device_key& dev) override {
@@ -667,13 +668,11 @@ public:
     if (!d) {
       return d.error();
     }
-    auto st = prepare("SELECT g.id FROM gateway_bindings b JOIN devices g ON g.pk = b.gateway_pk "
-                      "WHERE b.device_pk = ?1 ORDER BY g.id");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, d->pk);
-    return ids(*st);
+    return collect_rows(
+        prepare("SELECT g.id FROM gateway_bindings b JOIN devices g ON g.pk = b.gateway_pk "
+                "WHERE b.device_pk = ?1 ORDER BY g.id",
+                d->pk),
+        read_id);
   }
 
   // registry_transaction: groups
@@ -682,39 +681,29 @@ public:
     if (!rpk) {
       return rpk.error();
     }
-    auto st =
-        writer("INSERT INTO device_groups (registry_pk, id, create_time) VALUES (?1, ?2, ?3)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *rpk).bind(2, g.key.group.value()).bind(3, detail::to_column(g.create_time));
-    if (auto run = st->run(); !run) {
-      return detail::is_constraint(run.error()) ? registry_errc::group_exists : mapped(run.error());
+    auto ins = insert(
+        writer("INSERT INTO device_groups (registry_pk, id, create_time) VALUES (?1, ?2, ?3)", *rpk,
+               g.key.group.value(), detail::to_column(g.create_time)),
+        registry_errc::group_exists);
+    if (!ins) {
+      return ins;
     }
     return write_labels(sqlite3_last_insert_rowid(db_.get()), g.labels);
   }
 
   result<reg::device_group> find_group(const reg::group_key& key) override {
-    auto st = prepare("SELECT g.pk, g.create_time FROM device_groups g "
-                      "JOIN registries r ON r.pk = g.registry_pk "
-                      "WHERE r.project = ?1 AND r.location = ?2 AND r.id = ?3 AND g.id = ?4");
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key.registry);
-    st->bind(4, key.group.value());
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::group_not_found;
-    }
-    reg::device_group g{key, {}, detail::from_column(st->int64(1))};
-    if (auto r = read_labels(st->int64(0), g.labels); !r) {
-      return r.error();
-    }
-    return g;
+    return one_row(prepare("SELECT g.pk, g.create_time FROM device_groups g "
+                           "JOIN registries r ON r.pk = g.registry_pk "
+                           "WHERE r.project = ?1 AND r.location = ?2 AND r.id = ?3 AND g.id = ?4",
+                           key.registry, key.group.value()),
+                   registry_errc::group_not_found,
+                   [&](const statement& row) -> result<reg::device_group> {
+                     reg::device_group g{key, {}, detail::from_column(row.int64(1))};
+                     if (auto r = read_labels(row.int64(0), g.labels); !r) {
+                       return r.error();
+                     }
+                     return g;
+                   });
   }
 
   result<std::vector<reg::device_group>> list_groups(const reg::registry_key& key,
@@ -723,33 +712,17 @@ public:
     if (!rpk) {
       return rpk.error();
     }
-    auto st = prepare("SELECT pk, id, create_time FROM device_groups "
-                      "WHERE registry_pk = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *rpk).bind(2, page.after).bind(3, limit_of(page.page_size));
-    std::vector<std::pair<std::int64_t, reg::device_group>> rows;
-    while (true) {
-      auto row = step(*st);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        break;
-      }
-      rows.emplace_back(st->int64(0), reg::device_group{{key, reg::group_id{st->text(1)}},
-                                                        {},
-                                                        detail::from_column(st->int64(2))});
-    }
-    std::vector<reg::device_group> out;
-    for (auto& [pk, g] : rows) {
-      if (auto r = read_labels(pk, g.labels); !r) {
-        return r.error();
-      }
-      out.push_back(std::move(g));
-    }
-    return out;
+    return with_children(
+        collect_rows(prepare("SELECT pk, id, create_time FROM device_groups "
+                             "WHERE registry_pk = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                             *rpk, page.after, limit_of(page.page_size)),
+                     [&](const statement& row) {
+                       return std::pair{row.int64(0),
+                                        reg::device_group{{key, reg::group_id{row.text(1)}},
+                                                          {},
+                                                          detail::from_column(row.int64(2))}};
+                     }),
+        [this](std::int64_t pk, reg::device_group& g) { return read_labels(pk, g.labels); });
   }
 
   result<void> update_group(const reg::device_group& g) override {
@@ -757,12 +730,7 @@ public:
     if (!pk) {
       return pk.error();
     }
-    auto del = writer("DELETE FROM group_labels WHERE group_pk = ?1");
-    if (!del) {
-      return del.error();
-    }
-    del->bind(1, *pk);
-    if (auto r = exec(*del); !r) {
+    if (auto r = exec(writer("DELETE FROM group_labels WHERE group_pk = ?1", *pk)); !r) {
       return r;
     }
     return write_labels(*pk, g.labels);
@@ -773,12 +741,7 @@ public:
     if (!pk) {
       return pk.error();
     }
-    auto st = writer("DELETE FROM device_groups WHERE pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *pk);
-    return exec(*st);
+    return exec(writer("DELETE FROM device_groups WHERE pk = ?1", *pk));
   }
 
   result<void> insert_group_member(const reg::group_key& key, const reg::device_id& dev) override {
@@ -790,12 +753,8 @@ public:
     if (!d) {
       return d.error();
     }
-    auto st = writer("INSERT OR IGNORE INTO group_members (group_pk, device_pk) VALUES (?1, ?2)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *pk).bind(2, d->pk);
-    return exec(*st);
+    return exec(writer("INSERT OR IGNORE INTO group_members (group_pk, device_pk) VALUES (?1, ?2)",
+                       *pk, d->pk));
   }
 
   result<void> delete_group_member(const reg::group_key& key, const reg::device_id& dev) override {
@@ -803,14 +762,10 @@ public:
     if (!pk) {
       return pk.error();
     }
-    auto st = writer("DELETE FROM group_members WHERE group_pk = ?1 AND device_pk = "
-                     "(SELECT d.pk FROM devices d JOIN device_groups g "
-                     "ON g.registry_pk = d.registry_pk WHERE g.pk = ?1 AND d.id = ?2)");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *pk).bind(2, dev.value());
-    return exec(*st);
+    return exec(writer("DELETE FROM group_members WHERE group_pk = ?1 AND device_pk = "
+                       "(SELECT d.pk FROM devices d JOIN device_groups g "
+                       "ON g.registry_pk = d.registry_pk WHERE g.pk = ?1 AND d.id = ?2)",
+                       *pk, dev.value()));
   }
 
   result<std::vector<reg::device_id>> list_group_members(const reg::group_key& key,
@@ -819,13 +774,11 @@ public:
     if (!pk) {
       return pk.error();
     }
-    auto st = prepare("SELECT d.id FROM group_members m JOIN devices d ON d.pk = m.device_pk "
-                      "WHERE m.group_pk = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, *pk).bind(2, page.after).bind(3, limit_of(page.page_size));
-    return ids(*st);
+    return collect_rows(
+        prepare("SELECT d.id FROM group_members m JOIN devices d ON d.pk = m.device_pk "
+                "WHERE m.group_pk = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3",
+                *pk, page.after, limit_of(page.page_size)),
+        read_id);
   }
 
 private:
@@ -835,140 +788,61 @@ private:
     std::uint64_t num_id = 0;
   };
 
-  // --- statement helpers: every failure leaves here already mapped ---
+  // --- statements ---
 
-  result<statement> prepare(std::string_view sql) {
-    auto st = db_.prepare(sql);
-    if (!st) {
-      return mapped(st.error());
-    }
-    return std::move(*st);
+  template <class... Params>
+  result<statement> prepare(std::string_view sql, const Params&... params) {
+    return prepare_bound(db_, sql, params...);
   }
 
   // A statement that writes: refused in a read transaction.
-  result<statement> writer(std::string_view sql) {
+  template <class... Params>
+  result<statement> writer(std::string_view sql, const Params&... params) {
     AEGIS_ASSERT(!read_only_);
     if (read_only_) {
       return registry_errc::storage_failed;
     }
-    return prepare(sql);
-  }
-
-  static result<bool> step(statement& st) {
-    auto r = st.step();
-    if (!r) {
-      return mapped(r.error());
-    }
-    return *r;
-  }
-
-  static result<void> exec(statement& st) {
-    if (auto r = st.run(); !r) {
-      return mapped(r.error());
-    }
-    return ok();
-  }
-
-  // Runs a write and reports `none` when it touched no row.
-  result<void> changed(statement& st, registry_errc none) {
-    if (auto r = exec(st); !r) {
-      return r;
-    }
-    if (db_.changes() == 0) {
-      return none;
-    }
-    return ok();
-  }
-
-  static result<std::size_t> count(statement& st) {
-    auto row = step(st);
-    if (!row) {
-      return row.error();
-    }
-    return static_cast<std::size_t>(st.int64(0));
-  }
-
-  template <class T, class F>
-  static result<std::vector<T>> collect(statement& st, std::vector<T>& out, F on_row) {
-    while (true) {
-      auto row = step(st);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        return std::move(out);
-      }
-      on_row();
-    }
-  }
-
-  static result<std::vector<reg::device_id>> ids(statement& st) {
-    std::vector<reg::device_id> out;
-    return collect(st, out, [&] { out.emplace_back(st.text(0)); });
-  }
-
-  static void bind_registry_key(statement& st, const reg::registry_key& key) {
-    st.bind(1, key.project.value()).bind(2, key.location.value()).bind(3, key.registry.value());
+    return prepare(sql, params...);
   }
 
   // --- lookups ---
 
   result<std::int64_t> registry_pk(const reg::registry_key& key) {
-    auto st = prepare("SELECT pk FROM registries WHERE project = ?1 AND location = ?2 AND id = ?3");
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key);
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::registry_not_found;
-    }
-    return st->int64(0);
+    return one_row(
+        prepare("SELECT pk FROM registries WHERE project = ?1 AND location = ?2 AND id = ?3", key),
+        registry_errc::registry_not_found, read_pk);
   }
 
   result<device_ref> device_row(const reg::device_key& key) {
-    auto st = prepare(std::string("SELECT d.pk, d.registry_pk, d.num_id")
-                          .append(device_key_join)
-                          .append(" AND d.id = ?4"));
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key.registry);
-    st->bind(4, key.device.value());
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::device_not_found;
-    }
-    return device_ref{st->int64(0), st->int64(1), static_cast<std::uint64_t>(st->int64(2))};
+    return one_row(
+        prepare(std::string("SELECT d.pk, d.registry_pk, d.num_id")
+                    .append(device_key_join)
+                    .append(" AND d.id = ?4"),
+                key.registry, key.device.value()),
+        registry_errc::device_not_found, [](const statement& row) {
+          return device_ref{row.int64(0), row.int64(1), static_cast<std::uint64_t>(row.int64(2))};
+        });
   }
 
   result<std::int64_t> group_pk(const reg::group_key& key) {
-    auto st = prepare("SELECT g.pk FROM device_groups g JOIN registries r ON r.pk = g.registry_pk "
-                      "WHERE r.project = ?1 AND r.location = ?2 AND r.id = ?3 AND g.id = ?4");
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key.registry);
-    st->bind(4, key.group.value());
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::group_not_found;
-    }
-    return st->int64(0);
+    return one_row(
+        prepare("SELECT g.pk FROM device_groups g JOIN registries r ON r.pk = g.registry_pk "
+                "WHERE r.project = ?1 AND r.location = ?2 AND r.id = ?3 AND g.id = ?4",
+                key.registry, key.group.value()),
+        registry_errc::group_not_found, read_pk);
+  }
+
+  result<statement> select_device(const reg::device_key& key) {
+    return prepare(device_query(" AND d.id = ?4"), key.registry, key.device.value());
   }
 
   // --- rows to values ---
 
-  result<reg::device_registry> read_registry(statement& st, const reg::registry_key& key) {
+  static reg::project read_project(const statement& row) {
+    return {reg::project_id{row.text(0)}, detail::from_column(row.int64(1))};
+  }
+
+  result<reg::device_registry> read_registry(const statement& st, const reg::registry_key& key) {
     reg::device_registry r;
     r.key = key;
     const auto pk = st.int64(0);
@@ -976,22 +850,15 @@ private:
     r.http_enabled = st.int64(2) != 0;
     r.log_level = enum_of<reg::device_log_level>(st.int64(3));
     r.create_time = detail::from_column(st.int64(4));
-    auto cas = prepare("SELECT pem FROM registry_ca_certificates WHERE registry_pk = ?1 "
-                       "ORDER BY position");
+    auto cas =
+        for_each_row(prepare("SELECT pem FROM registry_ca_certificates WHERE registry_pk = ?1 "
+                             "ORDER BY position",
+                             pk),
+                     [&](const statement& row) { r.ca_certificates.push_back({row.text(0)}); });
     if (!cas) {
       return cas.error();
     }
-    cas->bind(1, pk);
-    while (true) {
-      auto row = step(*cas);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        return r;
-      }
-      r.ca_certificates.push_back({cas->text(0)});
-    }
+    return r;
   }
 
   static reg::device read_device(const statement& st, const reg::registry_key& key) {
@@ -1017,34 +884,8 @@ private:
     return d;
   }
 
-  result<reg::device> find_device_row_only(const reg::device_key& key) {
-    auto st = prepare(std::string("SELECT ")
-                          .append(device_columns)
-                          .append(device_key_join)
-                          .append(" AND d.id = ?4"));
-    if (!st) {
-      return st.error();
-    }
-    bind_registry_key(*st, key.registry);
-    st->bind(4, key.device.value());
-    auto row = step(*st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::device_not_found;
-    }
-    return read_device(*st, key.registry);
-  }
-
-  result<reg::device> one_device(statement& st, const reg::registry_key& key) {
-    auto row = step(st);
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return registry_errc::device_not_found;
-    }
+  // A device row with its credentials and metadata.
+  result<reg::device> read_full_device(const statement& st, const reg::registry_key& key) {
     const auto pk = st.int64(0);
     auto d = read_device(st, key);
     if (auto r = read_device_children(pk, d); !r) {
@@ -1054,69 +895,49 @@ private:
   }
 
   result<void> read_device_children(std::int64_t pk, reg::device& d) {
-    auto creds = prepare("SELECT format, pem, expiration_time FROM device_credentials "
-                         "WHERE device_pk = ?1 ORDER BY position");
+    auto creds =
+        for_each_row(prepare("SELECT format, pem, expiration_time FROM "
+                             "device_credentials WHERE device_pk = ?1 ORDER BY position",
+                             pk),
+                     [&](const statement& row) {
+                       d.credentials.push_back({enum_of<reg::credential_format>(row.int64(0)),
+                                                row.text(1), row.time(2)});
+                     });
     if (!creds) {
-      return creds.error();
+      return creds;
     }
-    creds->bind(1, pk);
-    while (true) {
-      auto row = step(*creds);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        break;
-      }
-      d.credentials.push_back(
-          {enum_of<reg::credential_format>(creds->int64(0)), creds->text(1), creds->time(2)});
-    }
-    auto meta = prepare("SELECT meta_key, meta_value FROM device_metadata WHERE device_pk = ?1");
-    if (!meta) {
-      return meta.error();
-    }
-    meta->bind(1, pk);
-    while (true) {
-      auto row = step(*meta);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        return ok();
-      }
-      d.metadata.emplace(meta->text(0), meta->text(1));
-    }
+    return read_map("SELECT meta_key, meta_value FROM device_metadata WHERE device_pk = ?1", pk,
+                    d.metadata);
   }
 
   result<void> read_labels(std::int64_t group, reg::string_map& labels) {
-    auto st = prepare("SELECT label_key, label_value FROM group_labels WHERE group_pk = ?1");
-    if (!st) {
-      return st.error();
+    return read_map("SELECT label_key, label_value FROM group_labels WHERE group_pk = ?1", group,
+                    labels);
+  }
+
+  // Key/value rows of `sql`, the owner's pk bound to ?1, into `out`.
+  result<void> read_map(std::string_view sql, std::int64_t owner, reg::string_map& out) {
+    return for_each_row(prepare(sql, owner),
+                        [&](const statement& row) { out.emplace(row.text(0), row.text(1)); });
+  }
+
+  // Opens a sealed column into plain bytes.
+  result<bytes> open_sealed(bytes_view sealed, const seal_context& where) const {
+    auto plain = sealer_.open(sealed, where);
+    if (!plain) {
+      return plain.error();
     }
-    st->bind(1, group);
-    while (true) {
-      auto row = step(*st);
-      if (!row) {
-        return row.error();
-      }
-      if (!*row) {
-        return ok();
-      }
-      labels.emplace(st->text(0), st->text(1));
-    }
+    return bytes(plain->data(), plain->data() + plain->size());
   }
 
   // --- values to rows ---
 
   result<void> write_cas(std::int64_t registry, const std::vector<reg::ca_certificate>& cas) {
     for (std::size_t i = 0; i < cas.size(); ++i) {
-      auto st = writer("INSERT INTO registry_ca_certificates (registry_pk, position, pem) "
-                       "VALUES (?1, ?2, ?3)");
-      if (!st) {
-        return st.error();
-      }
-      st->bind(1, registry).bind(2, count_of(i)).bind(3, cas[i].pem);
-      if (auto r = exec(*st); !r) {
+      if (auto r = exec(writer("INSERT INTO registry_ca_certificates (registry_pk, position, pem) "
+                               "VALUES (?1, ?2, ?3)",
+                               registry, count_of(i), cas[i].pem));
+          !r) {
         return r;
       }
     }
@@ -1125,17 +946,11 @@ private:
 
   result<void> write_credentials(std::int64_t device, const std::vector<reg::credential>& creds) {
     for (std::size_t i = 0; i < creds.size(); ++i) {
-      auto st = writer("INSERT INTO device_credentials (device_pk, position, format, pem, "
-                       "expiration_time) VALUES (?1, ?2, ?3, ?4, ?5)");
-      if (!st) {
-        return st.error();
-      }
-      st->bind(1, device)
-          .bind(2, count_of(i))
-          .bind(3, int_of(creds[i].format))
-          .bind(4, creds[i].pem)
-          .bind(5, creds[i].expiration_time);
-      if (auto r = exec(*st); !r) {
+      if (auto r = exec(writer("INSERT INTO device_credentials (device_pk, position, format, pem, "
+                               "expiration_time) VALUES (?1, ?2, ?3, ?4, ?5)",
+                               device, count_of(i), int_of(creds[i].format), creds[i].pem,
+                               creds[i].expiration_time));
+          !r) {
         return r;
       }
     }
@@ -1143,29 +958,21 @@ private:
   }
 
   result<void> write_metadata(std::int64_t device, const reg::string_map& metadata) {
-    for (const auto& [k, v] : metadata) {
-      auto st = writer(
-          "INSERT INTO device_metadata (device_pk, meta_key, meta_value) VALUES (?1, ?2, ?3)");
-      if (!st) {
-        return st.error();
-      }
-      st->bind(1, device).bind(2, k).bind(3, v);
-      if (auto r = exec(*st); !r) {
-        return r;
-      }
-    }
-    return ok();
+    return write_map(
+        "INSERT INTO device_metadata (device_pk, meta_key, meta_value) VALUES (?1, ?2, ?3)", device,
+        metadata);
   }
 
   result<void> write_labels(std::int64_t group, const reg::string_map& labels) {
-    for (const auto& [k, v] : labels) {
-      auto st =
-          writer("INSERT INTO group_labels (group_pk, label_key, label_value) VALUES (?1, ?2, ?3)");
-      if (!st) {
-        return st.error();
-      }
-      st->bind(1, group).bind(2, k).bind(3, v);
-      if (auto r = exec(*st); !r) {
+    return write_map(
+        "INSERT INTO group_labels (group_pk, label_key, label_value) VALUES (?1, ?2, ?3)", group,
+        labels);
+  }
+
+  // One row of `sql` per entry: the owner's pk, the key and the value as ?1, ?2 and ?3.
+  result<void> write_map(std::string_view sql, std::int64_t owner, const reg::string_map& map) {
+    for (const auto& [k, v] : map) {
+      if (auto r = exec(writer(sql, owner, k, v)); !r) {
         return r;
       }
     }
@@ -1173,26 +980,14 @@ private:
   }
 
   result<void> write_activity(std::int64_t device, const reg::device_activity& a) {
-    auto st = writer(
+    return exec(writer(
         "UPDATE devices SET last_heartbeat_time = ?2, last_event_time = ?3, last_state_time = ?4, "
         "last_config_ack_time = ?5, last_config_send_time = ?6, last_error_time = ?7, "
         "last_error_code = ?8, last_error_message = ?9, last_accessed_gateway_id = ?10, "
-        "last_accessed_gateway_time = ?11 WHERE pk = ?1");
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, device)
-        .bind(2, a.last_heartbeat_time)
-        .bind(3, a.last_event_time)
-        .bind(4, a.last_state_time)
-        .bind(5, a.last_config_ack_time)
-        .bind(6, a.last_config_send_time)
-        .bind(7, a.last_error_time)
-        .bind(8, std::int64_t{a.last_error_status.code})
-        .bind(9, a.last_error_status.message)
-        .bind(10, a.last_accessed_gateway_id)
-        .bind(11, a.last_accessed_gateway_time);
-    return exec(*st);
+        "last_accessed_gateway_time = ?11 WHERE pk = ?1",
+        device, a.last_heartbeat_time, a.last_event_time, a.last_state_time, a.last_config_ack_time,
+        a.last_config_send_time, a.last_error_time, std::int64_t{a.last_error_status.code},
+        a.last_error_status.message, a.last_accessed_gateway_id, a.last_accessed_gateway_time));
   }
 
   result<void> trim(const reg::device_key& key, std::size_t keep, const char* sql) {
@@ -1200,12 +995,7 @@ private:
     if (!row) {
       return row.error();
     }
-    auto st = writer(sql);
-    if (!st) {
-      return st.error();
-    }
-    st->bind(1, row->pk).bind(2, count_of(keep));
-    return exec(*st);
+    return exec(writer(sql, row->pk, count_of(keep)));
   }
 
   // Sealed payloads are bound to the device (by name and by num_id, which differs between a
@@ -1363,20 +1153,12 @@ result<void> sqlite_store::put_secret(std::string_view name, bytes_view value) {
   }
   std::lock_guard lock(impl_->mutex);
   return impl_->transaction("BEGIN IMMEDIATE", [&]() -> result<void> {
-    auto st = impl_->db.prepare(
-        "INSERT INTO secrets (name, value_sealed, update_time) VALUES (?1, ?2, ?3) "
-        "ON CONFLICT (name) DO UPDATE SET value_sealed = excluded.value_sealed, "
-        "update_time = excluded.update_time");
-    if (!st) {
-      return mapped(st.error());
-    }
-    st->bind(1, name)
-        .bind_blob(2, *sealed)
-        .bind(3, detail::to_column(std::chrono::system_clock::now()));
-    if (auto r = st->run(); !r) {
-      return mapped(r.error());
-    }
-    return ok();
+    return exec(
+        prepare_bound(impl_->db,
+                      "INSERT INTO secrets (name, value_sealed, update_time) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT (name) DO UPDATE SET value_sealed = excluded.value_sealed, "
+                      "update_time = excluded.update_time",
+                      name, *sealed, detail::to_column(std::chrono::system_clock::now())));
   });
 }
 
@@ -1384,24 +1166,15 @@ result<crypto::secure_buffer> sqlite_store::get_secret(std::string_view name) {
   if (auto r = check_secret_name(name); !r) {
     return r.error();
   }
-  bytes sealed;
-  {
-    std::lock_guard lock(impl_->mutex);
-    auto st = impl_->db.prepare("SELECT value_sealed FROM secrets WHERE name = ?1");
-    if (!st) {
-      return mapped(st.error());
-    }
-    st->bind(1, name);
-    auto row = st->step();
-    if (!row) {
-      return mapped(row.error());
-    }
-    if (!*row) {
-      return store_errc::secret_not_found;
-    }
-    sealed = st->blob(0);
+  std::unique_lock lock(impl_->mutex);
+  auto sealed =
+      one_row(prepare_bound(impl_->db, "SELECT value_sealed FROM secrets WHERE name = ?1", name),
+              store_errc::secret_not_found, [](const statement& row) { return row.blob(0); });
+  lock.unlock();
+  if (!sealed) {
+    return sealed.error();
   }
-  return impl_->sealer.open(sealed, secret_context(name));
+  return impl_->sealer.open(*sealed, secret_context(name));
 }
 
 result<void> sqlite_store::delete_secret(std::string_view name) {
@@ -1409,18 +1182,8 @@ result<void> sqlite_store::delete_secret(std::string_view name) {
     return r;
   }
   std::lock_guard lock(impl_->mutex);
-  auto st = impl_->db.prepare("DELETE FROM secrets WHERE name = ?1");
-  if (!st) {
-    return mapped(st.error());
-  }
-  st->bind(1, name);
-  if (auto r = st->run(); !r) {
-    return mapped(r.error());
-  }
-  if (impl_->db.changes() == 0) {
-    return store_errc::secret_not_found;
-  }
-  return ok();
+  return changed(impl_->db, prepare_bound(impl_->db, "DELETE FROM secrets WHERE name = ?1", name),
+                 store_errc::secret_not_found);
 }
 
 int sqlite_store::schema_version() {
