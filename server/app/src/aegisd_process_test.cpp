@@ -127,7 +127,7 @@ protected:
 
 TEST_F(Aegisd, FirstStartInitialisesThenStopsCleanlyOnSigterm) {
   {
-    aegisd_process p({"--data-dir", dir_.string()});
+    aegisd_process p({"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string()});
     ASSERT_TRUE(p.wait_for_output("ready")) << p.output();
     EXPECT_NE(p.output().find("initialised new data directory"), std::string::npos);
     EXPECT_NE(p.output().find("ca.crt"), std::string::npos) << "says where the root is";
@@ -139,7 +139,8 @@ TEST_F(Aegisd, FirstStartInitialisesThenStopsCleanlyOnSigterm) {
   EXPECT_TRUE(fs::exists(dir_ / "ca" / "ca.crt"));
   EXPECT_TRUE(fs::exists(dir_ / "tls" / "server.crt"));
 
-  aegisd_process again({"--data-dir", dir_.string(), "--log-format", "json"});
+  aegisd_process again(
+      {"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string(), "--log-format", "json"});
   ASSERT_TRUE(again.wait_for_output("\"msg\":\"ready\"")) << again.output();
   EXPECT_EQ(again.output().find("initialised new data directory"), std::string::npos);
   again.signal(SIGINT);
@@ -157,13 +158,13 @@ TEST_F(Aegisd, BadConfigurationExitsWithCode2) {
 
 TEST_F(Aegisd, ReadableMasterKeyIsRefusedAtStart) {
   {
-    aegisd_process p({"--data-dir", dir_.string()});
+    aegisd_process p({"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string()});
     ASSERT_TRUE(p.wait_for_output("ready")) << p.output();
     p.signal(SIGTERM);
     ASSERT_EQ(p.wait_exit(), 0);
   }
   ::chmod((dir_ / "master.key").c_str(), 0644);
-  aegisd_process p({"--data-dir", dir_.string()});
+  aegisd_process p({"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string()});
   EXPECT_EQ(p.wait_exit(), 1);
   EXPECT_NE(p.output().find("master.key"), std::string::npos) << p.output();
 }

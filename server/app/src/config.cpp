@@ -112,6 +112,35 @@ log::output_format parse_format_or_fail(std::string_view text, std::string_view 
   fail(source, key, fmt::format("'{}' is not one of human, json", text));
 }
 
+// "127.0.0.1:8883", "[::1]:8883" or "localhost:0".
+void parse_listen_or_fail(std::string_view text, std::string_view source, std::string_view key,
+                          mqtt_config& out) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    fail(source, key, fmt::format("'{}' is not address:port", text));
+  }
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || port_text.size() > 5) {
+    fail(source, key, fmt::format("'{}' is not address:port", text));
+  }
+  unsigned port = 0;
+  for (const char c : port_text) {
+    if (c < '0' || c > '9') {
+      fail(source, key, fmt::format("'{}' is not address:port", text));
+    }
+    port = port * 10U + static_cast<unsigned>(c - '0');
+  }
+  if (port > 65535U) {
+    fail(source, key, fmt::format("port {} is over 65535", port));
+  }
+  out.listen_address = std::string(host);
+  out.listen_port = static_cast<std::uint16_t>(port);
+}
+
 std::string_view format_name(log::output_format f) {
   return f == log::output_format::json ? "json" : "human";
 }
@@ -127,7 +156,7 @@ config parse_config(std::string_view toml_text, std::string_view source_name) {
     throw config_error(
         fmt::format("{}:{}:{}: {}", source_name, where.line, where.column, e.description()));
   }
-  reject_unknown_keys(root, "", {"server", "tls"}, source_name);
+  reject_unknown_keys(root, "", {"server", "tls", "mqtt"}, source_name);
 
   config cfg;
   if (const toml::table* server = section(root, "server", source_name)) {
@@ -164,6 +193,19 @@ config parse_config(std::string_view toml_text, std::string_view source_name) {
     cfg.tls.renew_before = std::chrono::hours(
         24 * get_int(*tls, "renew_before_days", "tls.renew_before_days", 30, 1, 365, source_name));
   }
+  if (const toml::table* mqtt = section(root, "mqtt", source_name)) {
+    reject_unknown_keys(*mqtt, "mqtt.", {"listen", "max_packet_size", "accounts_file"},
+                        source_name);
+    if (mqtt->get("listen") != nullptr) {
+      parse_listen_or_fail(get_string(*mqtt, "listen", "mqtt.listen", "", source_name), source_name,
+                           "mqtt.listen", cfg.mqtt);
+    }
+    cfg.mqtt.max_packet_size =
+        static_cast<std::uint32_t>(get_int(*mqtt, "max_packet_size", "mqtt.max_packet_size",
+                                           cfg.mqtt.max_packet_size, 64, 268'435'455, source_name));
+    cfg.mqtt.accounts_file =
+        get_string(*mqtt, "accounts_file", "mqtt.accounts_file", "", source_name);
+  }
   if (cfg.tls.server_dns_names.empty() && cfg.tls.server_ip_addresses.empty()) {
     fail(source_name, "tls", "server_dns_names and server_ip_addresses are both empty");
   }
@@ -193,6 +235,9 @@ config load_config(const std::optional<std::filesystem::path>& file,
   }
   if (overrides.log_format) {
     cfg.log_format = parse_format_or_fail(*overrides.log_format, "command line", "--log-format");
+  }
+  if (overrides.mqtt_listen) {
+    parse_listen_or_fail(*overrides.mqtt_listen, "command line", "--mqtt-listen", cfg.mqtt);
   }
   return cfg;
 }

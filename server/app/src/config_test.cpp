@@ -31,6 +31,32 @@ TEST(Config, ExampleFileIsTheDefaults) {
   EXPECT_EQ(from_example.tls.cert_file, builtin.tls.cert_file);
   EXPECT_EQ(from_example.tls.key_file, builtin.tls.key_file);
   EXPECT_EQ(from_example.tls.renew_before, builtin.tls.renew_before);
+  EXPECT_EQ(from_example.mqtt.listen_address, builtin.mqtt.listen_address);
+  EXPECT_EQ(from_example.mqtt.listen_port, builtin.mqtt.listen_port);
+  EXPECT_EQ(from_example.mqtt.max_packet_size, builtin.mqtt.max_packet_size);
+  EXPECT_EQ(from_example.mqtt.accounts_file, builtin.mqtt.accounts_file);
+}
+
+TEST(Config, MqttSection) {
+  const config defaults;
+  EXPECT_EQ(defaults.mqtt.listen_address, "127.0.0.1");
+  EXPECT_EQ(defaults.mqtt.listen_port, 8883);
+  const config cfg = parse_config(R"(
+[mqtt]
+listen = "[::1]:0"
+max_packet_size = 4096
+accounts_file = "/etc/aegis/accounts"
+)");
+  EXPECT_EQ(cfg.mqtt.listen_address, "::1");
+  EXPECT_EQ(cfg.mqtt.listen_port, 0);
+  EXPECT_EQ(cfg.mqtt.max_packet_size, 4096U);
+  EXPECT_EQ(cfg.mqtt.accounts_file, "/etc/aegis/accounts");
+
+  config_overrides o;
+  o.mqtt_listen = "0.0.0.0:1883";
+  const config flagged = load_config(std::nullopt, o);
+  EXPECT_EQ(flagged.mqtt.listen_address, "0.0.0.0");
+  EXPECT_EQ(flagged.mqtt.listen_port, 1883);
 }
 
 TEST(Config, FileValuesApply) {
@@ -75,6 +101,11 @@ TEST(Config, ErrorsNameTheKey) {
   expect_error("[tls]\nserver_dns_names = []\nserver_ip_addresses = []\n", "both empty");
   expect_error("server = 1\n", "server: must be a table");
   expect_error("[server\n", "test.toml:1:");
+  expect_error("[mqtt]\nlisten = \"localhost\"\n", "mqtt.listen");
+  expect_error("[mqtt]\nlisten = \"localhost:70000\"\n", "mqtt.listen");
+  expect_error("[mqtt]\nlisten = \":8883\"\n", "mqtt.listen");
+  expect_error("[mqtt]\nmax_packet_size = 1\n", "mqtt.max_packet_size");
+  expect_error("[mqtt]\nport = 1\n", "mqtt.port: unknown key");
 }
 
 TEST(Config, FlagsOverrideFile) {

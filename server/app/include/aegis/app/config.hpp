@@ -10,6 +10,7 @@
 #include "aegis/base/log.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -36,11 +37,23 @@ struct tls_config {
   std::chrono::hours renew_before{24 * 30};
 };
 
+struct mqtt_config {
+  // The MQTT over TLS listener ("address:port"; port 0 picks a free one, logged at start).
+  std::string listen_address{"127.0.0.1"};
+  std::uint16_t listen_port = 8883;
+  // Largest packet accepted (fixed header included), also advertised in CONNACK.
+  std::uint32_t max_packet_size = 1024U * 1024U;
+  // Application accounts: lines "username:$pbkdf2-sha256$..." (aegisd --hash-password). Empty
+  // or missing: no account can log in.
+  std::filesystem::path accounts_file;
+};
+
 struct config {
   std::filesystem::path data_dir{"./var/aegis"};
   log::level log_level = log::level::info;
   log::output_format log_format = log::output_format::human;
   tls_config tls;
+  mqtt_config mqtt;
 };
 
 // Values given on the command line; each one set overrides the file.
@@ -48,6 +61,7 @@ struct config_overrides {
   std::optional<std::filesystem::path> data_dir;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
+  std::optional<std::string> mqtt_listen; // "address:port"
 };
 
 // Parses TOML text (`source_name` only names it in error messages). Unknown keys are errors:

@@ -1,0 +1,495 @@
+#include "aegis/broker/mqtt_server.hpp"
+
+#include "aegis/auth/errors.hpp"
+#include "aegis/base/log.hpp"
+#include "aegis/mqtt/codec.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace aegis::broker {
+namespace {
+
+constexpr std::string_view component = "mqtt";
+
+// Close reasons handed to net: the MQTT reason code, for logs.
+class close_category final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "aegis.mqtt.close"; }
+  std::string message(int value) const override {
+    return std::string(mqtt::to_string(static_cast<mqtt::reason_code>(value)));
+  }
+};
+
+const std::error_category& close_category_instance() {
+  static const close_category cat;
+  return cat;
+}
+
+std::error_code close_error(mqtt::reason_code r) {
+  return {static_cast<int>(r), close_category_instance()};
+}
+
+// One thread running posted tasks in order, and optionally a periodic tick.
+class worker {
+public:
+  worker(std::chrono::milliseconds tick_interval, std::function<void()> on_tick)
+      : tick_interval_(tick_interval), on_tick_(std::move(on_tick)), thread_([this] { run(); }) {}
+  ~worker() { stop(); }
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  bool post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        return false;
+      }
+      queue_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+  // Drops what is still queued and joins. Never from the worker's own thread.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
+      thread_.join();
+    }
+  }
+
+private:
+  void run() {
+    auto next_tick = std::chrono::steady_clock::now() + tick_interval_;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (stopping_) {
+        queue_.clear();
+        return;
+      }
+      if (!queue_.empty()) {
+        auto fn = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        fn();
+        lock.lock();
+        continue;
+      }
+      if (!on_tick_) {
+        cv_.wait(lock);
+        continue;
+      }
+      if (std::chrono::steady_clock::now() >= next_tick) {
+        next_tick = std::chrono::steady_clock::now() + tick_interval_;
+        lock.unlock();
+        on_tick_();
+        lock.lock();
+        continue;
+      }
+      cv_.wait_until(lock, next_tick);
+    }
+  }
+
+  std::chrono::milliseconds tick_interval_;
+  std::function<void()> on_tick_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::thread thread_; // last: starts after everything above exists
+};
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
+// Packets a client may send between CONNECT and our CONNACK, kept until the verdict.
+constexpr std::size_t max_early_packets = 64;
+
+} // namespace
+
+struct mqtt_server::shared {
+  shared(mqtt_server_options o, const authorizer& authz, auth::authenticator_chain& c,
+         const clock& k)
+      : options(o), chain(c), clk(k), core(o.limits, authz) {}
+
+  ~shared() { stop(); }
+  shared(const shared&) = delete;
+  shared& operator=(const shared&) = delete;
+
+  void start() {
+    auth_worker = std::make_unique<worker>(std::chrono::milliseconds{0}, nullptr);
+    core_worker = std::make_unique<worker>(options.tick_interval,
+                                           [this] { run(core.on_tick(clk.steady_now())); });
+  }
+
+  void stop() {
+    if (auth_worker) {
+      auth_worker->stop();
+    }
+    if (core_worker) {
+      core_worker->stop();
+    }
+  }
+
+  bool post_core(std::function<void()> fn) { return core_worker->post(std::move(fn)); }
+  bool post_auth(std::function<void()> fn) { return auth_worker->post(std::move(fn)); }
+
+  // --- everything below runs on the core thread only ---
+
+  struct conn_entry {
+    net::connection_handle handle;
+    mqtt::protocol_version version = mqtt::protocol_version::v5;
+    bool pending = true; // the authenticator has not answered yet
+    bool dead = false;   // the transport went away while pending
+    std::vector<mqtt::packet> early;
+  };
+
+  void begin(connection_id id, net::connection_handle handle, mqtt::protocol_version version) {
+    conn_entry e;
+    e.handle = std::move(handle);
+    e.version = version;
+    conns.insert_or_assign(id, std::move(e));
+  }
+
+  void refuse(conn_entry& e, mqtt::reason_code reason) {
+    bytes out;
+    mqtt::connack ack;
+    ack.reason = reason;
+    if (mqtt::encode_to(ack, e.version, out)) {
+      (void)e.handle.send(std::move(out));
+    }
+    e.handle.close(close_error(reason));
+  }
+
+  void finish_auth(connection_id id, mqtt::connect&& connect, const auth::auth_decision& d) {
+    auto it = conns.find(id);
+    if (it == conns.end()) {
+      return;
+    }
+    if (it->second.dead) {
+      conns.erase(it);
+      return;
+    }
+    if (stopping) {
+      refuse(it->second, mqtt::reason_code::server_unavailable);
+      conns.erase(it);
+      return;
+    }
+    if (!d.allowed() || !d.who) {
+      auto reason = mqtt::reason_code::not_authorized;
+      if (d.reason.category() == make_error_code(auth::auth_errc::password_mismatch).category()) {
+        reason = static_cast<mqtt::reason_code>(
+            auth::connack_v5(static_cast<auth::auth_errc>(d.reason.value())));
+      }
+      log::info(component, "connection {} refused: {}", id, d.reason.message());
+      refuse(it->second, reason);
+      conns.erase(it);
+      return;
+    }
+    it->second.pending = false;
+    const auth::identity& who = *d.who;
+    std::optional<steady_time> expires;
+    if (const auto deadline = who.close_deadline()) {
+      const auto left = *deadline - clk.wall_now();
+      expires = clk.steady_now() + std::chrono::duration_cast<steady_time::duration>(
+                                       left.count() > 0 ? left : wall_time::duration::zero());
+    }
+    const client_identity identity(
+        who.kind == auth::identity_kind::application ? who.account : who.client_id, expires);
+    std::vector<mqtt::packet> early = std::move(it->second.early);
+    run(core.on_connect(id, std::move(connect), identity, clk.steady_now()));
+    for (auto& p : early) {
+      if (conns.find(id) == conns.end()) {
+        break;
+      }
+      run(core.on_packet(id, std::move(p), clk.steady_now()));
+    }
+  }
+
+  void packet(connection_id id, mqtt::packet&& p) {
+    auto it = conns.find(id);
+    if (it == conns.end() || it->second.dead) {
+      return;
+    }
+    if (it->second.pending) {
+      if (it->second.early.size() >= max_early_packets) {
+        it->second.handle.close(close_error(mqtt::reason_code::quota_exceeded),
+                                net::close_mode::drop);
+        it->second.dead = true;
+        return;
+      }
+      it->second.early.push_back(std::move(p));
+      return;
+    }
+    run(core.on_packet(id, std::move(p), clk.steady_now()));
+  }
+
+  void transport_gone(connection_id id, transport_close cause) {
+    congested.erase(id);
+    auto it = conns.find(id);
+    if (it == conns.end()) {
+      return;
+    }
+    if (it->second.pending) {
+      it->second.dead = true;
+      return;
+    }
+    conns.erase(it);
+    run(core.on_disconnect(id, cause, clk.steady_now()));
+  }
+
+  void writable(connection_id id) {
+    if (congested.erase(id) != 0 && conns.count(id) != 0) {
+      run(core.on_backpressure(id, false, clk.steady_now()));
+    }
+  }
+
+  void shutdown_core() {
+    stopping = true;
+    run(core.shutdown(clk.steady_now()));
+  }
+
+  void run(actions as) {
+    std::vector<connection_id> now_congested;
+    std::vector<connection_id> overflowed;
+    for (auto& a : as) {
+      std::visit(overloaded{
+                     [&](send_action& s) {
+                       auto it = conns.find(s.conn);
+                       if (it == conns.end()) {
+                         return;
+                       }
+                       bytes out;
+                       if (auto r = mqtt::encode_to(s.packet, s.version, out); !r) {
+                         log::warn(component, "cannot encode a packet for connection {}: {}",
+                                   s.conn, r.error().message());
+                         return;
+                       }
+                       const auto st = it->second.handle.send(std::move(out));
+                       if (st == net::send_status::queued_above_high_water &&
+                           congested.insert(s.conn).second) {
+                         now_congested.push_back(s.conn);
+                       } else if (st == net::send_status::refused_outbox_full) {
+                         overflowed.push_back(s.conn);
+                       }
+                     },
+                     [&](close_action& c) {
+                       auto it = conns.find(c.conn);
+                       if (it == conns.end()) {
+                         return;
+                       }
+                       it->second.handle.close(close_error(c.reason));
+                       conns.erase(it);
+                       congested.erase(c.conn);
+                     },
+                 },
+                 a);
+    }
+    for (const auto id : overflowed) {
+      auto it = conns.find(id);
+      if (it == conns.end()) {
+        continue;
+      }
+      it->second.handle.close(close_error(mqtt::reason_code::quota_exceeded),
+                              net::close_mode::drop);
+      conns.erase(it);
+      congested.erase(id);
+      run(core.on_disconnect(id, transport_close::io_error, clk.steady_now()));
+    }
+    for (const auto id : now_congested) {
+      if (conns.count(id) != 0) {
+        run(core.on_backpressure(id, true, clk.steady_now()));
+      }
+    }
+  }
+
+  mqtt_server_options options;
+  auth::authenticator_chain& chain;
+  const clock& clk;
+  broker_core core;
+  std::unordered_map<connection_id, conn_entry> conns;
+  std::unordered_set<connection_id> congested;
+  bool stopping = false;
+  // Declared last: stopped (joined) before the state above goes away.
+  std::unique_ptr<worker> auth_worker;
+  std::unique_ptr<worker> core_worker;
+};
+
+namespace {
+
+// One per connection, on its I/O thread: decodes, hands packets on, answers decode errors.
+class mqtt_handler final : public net::connection_handler {
+public:
+  explicit mqtt_handler(std::shared_ptr<mqtt_server::shared> rt)
+      : rt_(std::move(rt)), decoder_(mqtt::decoder_options{
+                                .version = std::nullopt,
+                                .from = mqtt::sender::client,
+                                .maximum_packet_size = rt_->options.limits.maximum_packet_size,
+                                .validate_payload_format = true}) {}
+
+  void on_start(net::connection& conn) override {
+    id_ = conn.id();
+    handle_ = conn.handle();
+  }
+
+  void on_bytes(net::connection& conn, bytes_view data) override {
+    while (!data.empty() && !conn.closing()) {
+      auto r = decoder_.next(data);
+      if (!r) {
+        fail(conn);
+        return;
+      }
+      if (!*r) {
+        return;
+      }
+      handle(conn, std::move(**r));
+    }
+  }
+
+  void on_writable(net::connection&) override {
+    auto* rt = rt_.get();
+    const auto id = id_;
+    (void)rt_->post_core([rt, id] { rt->writable(id); });
+  }
+
+  void on_closed(net::connection&, std::error_code reason) override {
+    if (!handed_on_) {
+      return;
+    }
+    transport_close cause = transport_close::io_error;
+    if (decode_failed_) {
+      cause = transport_close::decode_error;
+    } else if (reason == net::net_errc::peer_closed) {
+      cause = transport_close::peer_closed;
+    } else if (reason == net::net_errc::deadline_expired || reason == net::net_errc::idle_timeout) {
+      cause = transport_close::timeout;
+    }
+    auto* rt = rt_.get();
+    const auto id = id_;
+    (void)rt_->post_core([rt, id, cause] { rt->transport_gone(id, cause); });
+  }
+
+private:
+  void fail(net::connection& conn) {
+    decode_failed_ = true;
+    const auto& f = decoder_.failure();
+    if (!f) {
+      conn.close(close_error(mqtt::reason_code::malformed_packet));
+      return;
+    }
+    const auto& resp = f->response;
+    bytes out;
+    if (resp.action == mqtt::error_action::send_connack) {
+      mqtt::connack ack;
+      ack.reason = resp.reason;
+      if (mqtt::encode_to(ack, resp.version, out)) {
+        (void)conn.send(std::move(out));
+      }
+    } else if (resp.action == mqtt::error_action::send_disconnect) {
+      mqtt::disconnect d;
+      d.reason = resp.reason;
+      if (mqtt::encode_to(d, resp.version, out)) {
+        (void)conn.send(std::move(out));
+      }
+    }
+    conn.close(close_error(resp.reason));
+  }
+
+  void handle(net::connection& conn, mqtt::packet&& p) {
+    auto* rt = rt_.get();
+    const auto id = id_;
+    if (!handed_on_) {
+      auto* c = std::get_if<mqtt::connect>(&p);
+      if (c == nullptr) { // the decoder refuses this already; be sure
+        conn.close(close_error(mqtt::reason_code::protocol_error));
+        return;
+      }
+      conn.disarm_deadline();
+      handed_on_ = true;
+      auth::connect_request req;
+      req.client_id = c->client_id;
+      req.username = c->username;
+      req.password = c->password;
+      req.peer_certificates = conn.peer_certificate_chain();
+      req.source_address = conn.remote_address();
+      req.via = auth::transport::mqtt;
+      const auto version = c->version;
+      auto handle = handle_;
+      (void)rt->post_core([rt, id, handle, version] { rt->begin(id, handle, version); });
+      auto connect = std::make_shared<mqtt::connect>(std::move(*c));
+      auto request = std::make_shared<auth::connect_request>(std::move(req));
+      (void)rt->post_auth([rt, id, connect, request] {
+        auto decision = std::make_shared<auth::auth_decision>(rt->chain.authenticate(*request));
+        (void)rt->post_core(
+            [rt, id, connect, decision] { rt->finish_auth(id, std::move(*connect), *decision); });
+      });
+      return;
+    }
+    auto packet = std::make_shared<mqtt::packet>(std::move(p));
+    (void)rt->post_core([rt, id, packet] { rt->packet(id, std::move(*packet)); });
+  }
+
+  std::shared_ptr<mqtt_server::shared> rt_;
+  mqtt::frame_decoder decoder_;
+  connection_id id_ = 0;
+  net::connection_handle handle_;
+  bool handed_on_ = false; // the CONNECT went to auth: the core knows this connection
+  bool decode_failed_ = false;
+};
+
+} // namespace
+
+mqtt_server::mqtt_server(mqtt_server_options options, const authorizer& authz,
+                         auth::authenticator_chain& chain, const clock& clk)
+    : shared_(std::make_shared<shared>(options, authz, chain, clk)) {
+  shared_->start();
+}
+
+mqtt_server::~mqtt_server() {
+  stop();
+}
+
+net::handler_factory mqtt_server::handler_factory() {
+  std::shared_ptr<shared> s = shared_;
+  return [s](net::connection&) -> std::unique_ptr<net::connection_handler> {
+    return std::make_unique<mqtt_handler>(s);
+  };
+}
+
+void mqtt_server::shutdown(std::chrono::milliseconds timeout) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  auto* s = shared_.get();
+  if (!s->post_core([s, done] {
+        s->shutdown_core();
+        done->set_value();
+      })) {
+    return;
+  }
+  (void)fut.wait_for(timeout);
+}
+
+void mqtt_server::stop() {
+  shared_->stop();
+}
+
+} // namespace aegis::broker
