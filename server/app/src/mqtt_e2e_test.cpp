@@ -3,6 +3,7 @@
 // wrong password is refused, a client without TLS gets nowhere, SIGTERM stops cleanly.
 
 #include "aegis/auth/password_hash.hpp"
+#include "test_child_process.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,121 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// A child process with stdout and stderr on one pipe; killed (by its pid) if still running when
-// destroyed. Every wait is bounded.
-class child {
-public:
-  explicit child(std::vector<std::string> argv) {
-    int fds[2];
-    if (::pipe(fds) != 0) {
-      throw std::runtime_error("pipe");
-    }
-    pid_ = ::fork();
-    if (pid_ < 0) {
-      throw std::runtime_error("fork");
-    }
-    if (pid_ == 0) {
-      ::dup2(fds[1], STDERR_FILENO);
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> args;
-      for (auto& a : argv) {
-        args.push_back(a.data());
-      }
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_fd_ = fds[0];
-  }
-  ~child() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_fd_ >= 0) {
-      ::close(out_fd_);
-    }
-  }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-
-  bool wait_for_output(const std::string& needle, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (output_.find(needle) == std::string::npos) {
-      if (!read_some(deadline)) {
-        return output_.find(needle) != std::string::npos;
-      }
-    }
-    return true;
-  }
-
-  // The exit code (128 + signal when killed by one), or -1 if still running after `limit`.
-  int wait_exit(std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      int status = 0;
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        exited_ = true;
-        while (read_some(std::chrono::steady_clock::now() + 100ms)) {
-        }
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return -1;
-      }
-      (void)read_some(std::chrono::steady_clock::now() + 20ms);
-    }
-  }
-
-  bool running() {
-    if (exited_) {
-      return false;
-    }
-    int status = 0;
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exited_ = true;
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      while (read_some(std::chrono::steady_clock::now() + 100ms)) {
-      }
-      return false;
-    }
-    return true;
-  }
-  int exit_code() const { return exit_code_; }
-
-  void signal(int sig) { ::kill(pid_, sig); }
-  const std::string& output() const { return output_; }
-
-private:
-  // False on timeout or end of file.
-  bool read_some(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd p{out_fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) <= 0) {
-      return false;
-    }
-    char buf[4096];
-    const ssize_t n = ::read(out_fd_, buf, sizeof buf);
-    if (n <= 0) {
-      return false;
-    }
-    output_.append(buf, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-  std::string output_;
-};
+using aegis::app::testing::child;
 
 bool have_mosquitto_clients() {
   return ::access("/usr/bin/mosquitto_pub", X_OK) == 0 &&
@@ -148,9 +35,9 @@ bool have_mosquitto_clients() {
 class MqttE2E : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (!have_mosquitto_clients()) {
-      GTEST_SKIP() << "mosquitto-clients is not installed";
-    }
+    // scripts/install-deps installs them: their absence is a broken set-up, not a reason to skip.
+    ASSERT_TRUE(have_mosquitto_clients())
+        << "mosquitto_pub/mosquitto_sub/stdbuf missing: run scripts/install-deps";
     dir_ = fs::path(::testing::TempDir()) /
            ("aegisd_mqtt_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
