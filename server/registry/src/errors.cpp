@@ -179,6 +179,10 @@ std::string_view describe(registry_errc e) noexcept {
     return "storage is corrupt";
   case registry_errc::sealed_value_unreadable:
     return "a sealed value cannot be opened (wrong master key or tampered data)";
+  case registry_errc::token_not_found:
+    return "operator token not found";
+  case registry_errc::token_exists:
+    return "an operator token with that id already exists";
   }
   return "unknown registry error";
 }
@@ -191,11 +195,13 @@ wire_status to_wire(registry_errc e) noexcept {
   case registry_errc::group_not_found:
   case registry_errc::config_version_not_found:
   case registry_errc::binding_not_found:
+  case registry_errc::token_not_found:
     return {404, rpc_code::not_found};
   case registry_errc::project_exists:
   case registry_errc::registry_exists:
   case registry_errc::device_exists:
   case registry_errc::group_exists:
+  case registry_errc::token_exists:
     return {409, rpc_code::already_exists};
   case registry_errc::config_version_mismatch:
     return {409, rpc_code::aborted};

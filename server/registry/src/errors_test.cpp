@@ -13,7 +13,7 @@ TEST(RegistryErrors, CategoryAndMessages) {
   EXPECT_STREQ(ec.category().name(), "aegis.registry");
   EXPECT_EQ(ec.message(), "a device with that id already exists in the registry");
   // Every value has its own message, so a log line says exactly why.
-  for (int v = 1; v <= static_cast<int>(registry_errc::sealed_value_unreadable); ++v) {
+  for (int v = 1; v <= static_cast<int>(registry_errc::token_exists); ++v) {
     const std::error_code e = static_cast<registry_errc>(v);
     EXPECT_NE(e.message(), "unknown registry error") << v;
   }
@@ -39,10 +39,15 @@ TEST(RegistryErrors, WireMapping) {
            row{registry_errc::storage_busy, 503, rpc_code::unavailable},
            row{registry_errc::storage_failed, 500, rpc_code::internal},
            row{registry_errc::sealed_value_unreadable, 500, rpc_code::data_loss},
+           row{registry_errc::token_not_found, 404, rpc_code::not_found},
+           row{registry_errc::token_exists, 409, rpc_code::already_exists},
        }) {
     EXPECT_EQ(to_wire(r.e).http_status, r.http) << static_cast<int>(r.e);
     EXPECT_EQ(to_wire(r.e).code, r.code) << static_cast<int>(r.e);
   }
+  // Appended values keep the earlier numbers stable.
+  EXPECT_EQ(static_cast<int>(registry_errc::token_not_found),
+            static_cast<int>(registry_errc::sealed_value_unreadable) + 1);
   EXPECT_EQ(to_string(rpc_code::failed_precondition), "FAILED_PRECONDITION");
   EXPECT_EQ(to_string(rpc_code::already_exists), "ALREADY_EXISTS");
 }

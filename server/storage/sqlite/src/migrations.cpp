@@ -132,9 +132,64 @@ CREATE TABLE secrets (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-constexpr std::array<migration, 2> migrations{{
+// The operator side (registry/operators.hpp): admin API tokens, the audit log, revocations.
+// secret_digest_sealed: the token's SHA-256 digest sealed bound to the token id. The audit log
+// is append-only, and the database itself refuses to change, remove or replace a record. sequence
+// is AUTOINCREMENT so a number is never handed out twice, whatever happens to the table.
+constexpr const char* operators_schema = R"sql(
+CREATE TABLE operator_tokens (
+  id TEXT NOT NULL PRIMARY KEY,
+  description TEXT NOT NULL,
+  scope INTEGER NOT NULL,
+  secret_digest_sealed BLOB NOT NULL,
+  create_time INTEGER NOT NULL,
+  expire_time INTEGER,
+  revoke_time INTEGER,
+  created_by TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE audit_log (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT CHECK (sequence > 0),
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  source_address TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_log_by_actor ON audit_log (actor, sequence);
+CREATE INDEX audit_log_by_action ON audit_log (action, sequence);
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+-- REPLACE deletes the conflicting row without firing DELETE triggers (recursive_triggers is
+-- off): refuse any insert that names an existing sequence.
+CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
+WHEN EXISTS (SELECT 1 FROM audit_log WHERE sequence = NEW.sequence)
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+CREATE TABLE revoked_certificates (
+  serial_hex TEXT NOT NULL PRIMARY KEY,
+  revoke_time INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  subject TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX revoked_certificates_by_time ON revoked_certificates (revoke_time, serial_hex);
+)sql";
+
+constexpr std::array<migration, 3> migrations{{
     {1, "registry", registry_schema},
     {2, "secrets", secrets_schema},
+    {3, "operators", operators_schema},
 }};
 
 constexpr const char* create_migrations_table = R"sql(

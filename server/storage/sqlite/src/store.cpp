@@ -127,7 +127,7 @@ result<statement> prepare_bound(connection& db, std::string_view sql, const Para
   if (!st) {
     return mapped(st.error());
   }
-  int index = 1;
+  [[maybe_unused]] int index = 1; // unused when there are no params
   (bind_param(*st, index, params), ...);
   return std::move(*st);
 }
@@ -1199,6 +1199,199 @@ int sqlite_store::latest_schema_version() noexcept {
 
 const std::filesystem::path& sqlite_store::file() const noexcept {
   return impl_->file;
+}
+
+// --- registry::operator_repository ---
+//
+// Each call is one statement (or one read and its unsealing) under the store's mutex; writes
+// run in their own IMMEDIATE transaction like every other write.
+
+namespace {
+
+// The token digest is sealed bound to the token id, so a digest copied onto another token's
+// row does not open.
+seal_context token_digest_context(std::string_view id) {
+  return {"operator_tokens", "secret_digest_sealed", {std::string(id)}};
+}
+
+constexpr std::string_view token_columns =
+    "SELECT id, description, scope, secret_digest_sealed, create_time, expire_time, revoke_time, "
+    "created_by FROM operator_tokens";
+
+constexpr std::string_view audit_columns =
+    "SELECT sequence, at, actor, action, target, outcome, detail, source_address FROM audit_log";
+
+result<reg::operator_token> read_token(const statement& row, const column_sealer& sealer) {
+  reg::operator_token t;
+  t.id = row.text(0);
+  t.description = row.text(1);
+  t.scope = enum_of<reg::operator_scope>(row.int64(2));
+  auto digest = sealer.open(row.blob(3), token_digest_context(t.id));
+  if (!digest) {
+    return digest.error();
+  }
+  t.secret_digest = bytes(digest->data(), digest->data() + digest->size());
+  t.create_time = detail::from_column(row.int64(4));
+  t.expire_time = row.time(5);
+  t.revoke_time = row.time(6);
+  t.created_by = row.text(7);
+  return t;
+}
+
+reg::audit_record read_audit(const statement& row) {
+  reg::audit_record r;
+  r.sequence = row.int64(0);
+  r.at = detail::from_column(row.int64(1));
+  r.actor = row.text(2);
+  r.action = row.text(3);
+  r.target = row.text(4);
+  r.outcome = row.text(5);
+  r.detail = row.text(6);
+  r.source_address = row.text(7);
+  return r;
+}
+
+reg::revoked_certificate read_revocation(const statement& row) {
+  return {row.text(0), detail::from_column(row.int64(1)), row.text(2), row.text(3)};
+}
+
+} // namespace
+
+result<void> sqlite_store::insert_token(const reg::operator_token& t) {
+  const auto scope = int_of(t.scope);
+  if (scope < int_of(reg::operator_scope::viewer) || scope > int_of(reg::operator_scope::admin)) {
+    return registry_errc::bad_enum_value;
+  }
+  auto sealed = impl_->sealer.seal(t.secret_digest, token_digest_context(t.id));
+  if (!sealed) {
+    return sealed.error();
+  }
+  std::lock_guard lock(impl_->mutex);
+  return impl_->transaction("BEGIN IMMEDIATE", [&]() -> result<void> {
+    return insert(prepare_bound(impl_->db,
+                                "INSERT INTO operator_tokens (id, description, scope, "
+                                "secret_digest_sealed, create_time, expire_time, revoke_time, "
+                                "created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                t.id, t.description, scope, *sealed,
+                                detail::to_column(t.create_time), t.expire_time, t.revoke_time,
+                                t.created_by),
+                  registry_errc::token_exists);
+  });
+}
+
+result<reg::operator_token> sqlite_store::find_token(std::string_view id) {
+  std::lock_guard lock(impl_->mutex);
+  return one_row(prepare_bound(impl_->db, std::string(token_columns).append(" WHERE id = ?1"), id),
+                 registry_errc::token_not_found,
+                 [&](const statement& row) { return read_token(row, impl_->sealer); });
+}
+
+result<std::vector<reg::operator_token>> sqlite_store::list_tokens() {
+  std::lock_guard lock(impl_->mutex);
+  // A read transaction: the list is one consistent snapshot.
+  std::vector<reg::operator_token> out;
+  auto r = impl_->transaction("BEGIN", [&]() -> result<void> {
+    auto rows =
+        collect_rows(prepare_bound(impl_->db, std::string(token_columns).append(" ORDER BY id")),
+                     [&](const statement& row) { return read_token(row, impl_->sealer); });
+    if (!rows) {
+      return rows.error();
+    }
+    out = std::move(*rows);
+    return ok();
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
+result<void> sqlite_store::revoke_token(std::string_view id, wall_time at) {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->transaction("BEGIN IMMEDIATE", [&]() -> result<void> {
+    // coalesce keeps the first revoke time; the row still counts as changed, so an unknown id
+    // is the only way to change nothing.
+    return changed(impl_->db,
+                   prepare_bound(impl_->db,
+                                 "UPDATE operator_tokens SET revoke_time = "
+                                 "coalesce(revoke_time, ?2) WHERE id = ?1",
+                                 id, detail::to_column(at)),
+                   registry_errc::token_not_found);
+  });
+}
+
+result<std::size_t> sqlite_store::count_tokens() {
+  std::lock_guard lock(impl_->mutex);
+  return count(prepare_bound(impl_->db, "SELECT count(*) FROM operator_tokens"));
+}
+
+result<std::int64_t> sqlite_store::append_audit(const reg::audit_record& r) {
+  std::lock_guard lock(impl_->mutex);
+  std::int64_t sequence = 0;
+  auto done = impl_->transaction("BEGIN IMMEDIATE", [&]() -> result<void> {
+    // The sequence is the store's: r.sequence is ignored.
+    if (auto w = exec(prepare_bound(impl_->db,
+                                    "INSERT INTO audit_log (at, actor, action, target, outcome, "
+                                    "detail, source_address) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                    detail::to_column(r.at), r.actor, r.action, r.target, r.outcome,
+                                    r.detail, r.source_address));
+        !w) {
+      return w;
+    }
+    sequence = sqlite3_last_insert_rowid(impl_->db.get());
+    return ok();
+  });
+  if (!done) {
+    return done.error();
+  }
+  return sequence;
+}
+
+result<std::vector<reg::audit_record>> sqlite_store::list_audit(const reg::audit_query& q) {
+  std::lock_guard lock(impl_->mutex);
+  // Empty filters match everything. The prefix compares bytes (BLOB), so LIKE wildcards and
+  // case have no special meaning.
+  return collect_rows(prepare_bound(impl_->db,
+                                    std::string(audit_columns)
+                                        .append(" WHERE sequence > ?1"
+                                                " AND (?2 = '' OR substr(CAST(target AS BLOB), 1, "
+                                                "length(CAST(?2 AS BLOB))) = CAST(?2 AS BLOB))"
+                                                " AND (?3 = '' OR actor = ?3)"
+                                                " AND (?4 = '' OR action = ?4)"
+                                                " ORDER BY sequence LIMIT ?5"),
+                                    q.after_sequence, q.target_prefix, q.actor, q.action,
+                                    limit_of(q.limit)),
+                      read_audit);
+}
+
+result<void> sqlite_store::insert_revocation(const reg::revoked_certificate& r) {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->transaction("BEGIN IMMEDIATE", [&]() -> result<void> {
+    // Revoking again keeps the first record.
+    return exec(
+        prepare_bound(impl_->db,
+                      "INSERT INTO revoked_certificates (serial_hex, revoke_time, reason, "
+                      "subject) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (serial_hex) DO NOTHING",
+                      r.serial_hex, detail::to_column(r.revoke_time), r.reason, r.subject));
+  });
+}
+
+result<std::vector<reg::revoked_certificate>> sqlite_store::list_revocations() {
+  std::lock_guard lock(impl_->mutex);
+  return collect_rows(prepare_bound(impl_->db,
+                                    "SELECT serial_hex, revoke_time, reason, subject FROM "
+                                    "revoked_certificates ORDER BY revoke_time, serial_hex"),
+                      read_revocation);
+}
+
+result<bool> sqlite_store::is_revoked(std::string_view serial_hex) {
+  std::lock_guard lock(impl_->mutex);
+  auto n = scalar(prepare_bound(
+      impl_->db, "SELECT count(*) FROM revoked_certificates WHERE serial_hex = ?1", serial_hex));
+  if (!n) {
+    return n.error();
+  }
+  return *n != 0;
 }
 
 } // namespace aegis::storage_sqlite

@@ -111,14 +111,14 @@ TEST_F(SqliteStore, OpensInWalModeWithForeignKeysAndPrivateFiles) {
 
 TEST_F(SqliteStore, MigrationsApplyFromEmptyAndReopenKeepsData) {
   EXPECT_EQ(store_->schema_version(), sqlite_store::latest_schema_version());
-  EXPECT_EQ(sqlite_store::latest_schema_version(), 2);
+  EXPECT_EQ(sqlite_store::latest_schema_version(), 3);
   auto d = make_device("sensor-001", to_bytes("kept"));
   ASSERT_TRUE(store_->put_secret("psk/sensor-001", to_bytes("psk bytes")));
 
   reopen(key_);
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
   auto c = raw(dir_.db());
-  EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 2);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 3);
   EXPECT_EQ(scalar(c, "SELECT min(version) FROM schema_migrations"), 1);
   auto got = svc_->get_device(d.key);
   ASSERT_TRUE(got);
@@ -140,8 +140,96 @@ TEST(SqliteMigrations, UpgradesAnOlderSchemaInPlace) {
   }
   auto key = fx::test_master_key();
   auto store = fx::open_store(dir.db(), key);
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), 3);
   EXPECT_TRUE(store->put_secret("ca/private_key", to_bytes("der")));
+}
+
+// Data written by the version-1 schema survives the upgrade to the operator tables (version 3),
+// and the new tables work at once.
+TEST(SqliteMigrations, UpgradeFromVersionOneKeepsRegistryDataAndAddsOperatorTables) {
+  fx::temp_dir dir;
+  auto key = fx::test_master_key();
+  manual_clock clock;
+  const registry_key reg{project_id{"acme-iot"}, location_id{"us-central1"},
+                         registry_id{"fleet-a"}};
+  const device_key dev{reg, device_id{"sensor-001"}};
+  device written;
+  {
+    // Registry data written through the store (migration 1's tables only)...
+    auto store = fx::open_store(dir.db(), key);
+    registry_service svc(*store, clock);
+    ASSERT_TRUE(svc.create_project(project_id{"acme-iot"}));
+    ASSERT_TRUE(svc.create_registry(registry_spec{reg}));
+    device_spec spec;
+    spec.key = dev;
+    spec.initial_config = to_bytes("cfg");
+    spec.metadata = {{"site", "plant-4"}};
+    auto d = svc.create_device(spec);
+    ASSERT_TRUE(d);
+    written = *d;
+  }
+  {
+    // ...then the file taken back to exactly what version 1 had.
+    auto c = raw(dir.db());
+    ASSERT_TRUE(c.exec("DROP TABLE secrets; DROP TABLE operator_tokens; DROP TABLE audit_log; "
+                       "DROP TABLE revoked_certificates; "
+                       "DELETE FROM schema_migrations WHERE version > 1"));
+    ASSERT_EQ(*detail::current_schema_version(c), 1);
+  }
+  {
+    auto store = fx::open_store(dir.db(), key);
+    EXPECT_EQ(store->schema_version(), 3);
+    registry_service svc(*store, clock);
+    EXPECT_EQ(*svc.get_device(dev), written);
+    EXPECT_EQ(svc.get_config(dev)->data, to_bytes("cfg"));
+    operator_token t;
+    t.id = "tok-1";
+    t.secret_digest = bytes(32, 0x5a);
+    t.create_time = clock.wall_now();
+    t.created_by = "bootstrap";
+    ASSERT_TRUE(store->insert_token(t));
+    EXPECT_EQ(*store->find_token("tok-1"), t);
+    EXPECT_EQ(*store->append_audit({.actor = "system", .action = "store.upgrade"}), 1);
+    ASSERT_TRUE(store->insert_revocation({"01", clock.wall_now(), "unspecified", ""}));
+    ASSERT_TRUE(store->put_secret("ca/private_key", to_bytes("der")));
+  }
+  {
+    auto c = raw(dir.db());
+    EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 3);
+    EXPECT_EQ(scalar(c, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND "
+                        "tbl_name = 'audit_log'"),
+              3);
+  }
+  auto store = fx::open_store(dir.db(), key);
+  registry_service svc(*store, clock);
+  EXPECT_EQ(*svc.get_device(dev), written);
+  EXPECT_EQ(*store->count_tokens(), 1U);
+  EXPECT_EQ(store->list_audit({})->size(), 1U);
+  EXPECT_TRUE(*store->is_revoked("01"));
+}
+
+// A database left at version 2 (registry and secrets, before the operator tables) upgrades too,
+// keeping its sealed secrets.
+TEST(SqliteMigrations, UpgradeFromVersionTwoKeepsSecrets) {
+  fx::temp_dir dir;
+  auto key = fx::test_master_key();
+  {
+    auto store = fx::open_store(dir.db(), key);
+    ASSERT_TRUE(store->put_secret("ca/private_key", to_bytes("der bytes")));
+  }
+  {
+    // Take the file back to version 2: drop what migration 3 added and its record.
+    auto c = raw(dir.db());
+    ASSERT_TRUE(c.exec("DROP TABLE operator_tokens; DROP TABLE audit_log; "
+                       "DROP TABLE revoked_certificates; "
+                       "DELETE FROM schema_migrations WHERE version = 3"));
+    EXPECT_EQ(*detail::current_schema_version(c), 2);
+  }
+  auto store = fx::open_store(dir.db(), key);
+  EXPECT_EQ(store->schema_version(), 3);
+  EXPECT_EQ(as_string_view(store->get_secret("ca/private_key")->view()), "der bytes");
+  EXPECT_EQ(*store->count_tokens(), 0U);
+  EXPECT_EQ(*store->append_audit({.actor = "system", .action = "store.upgrade"}), 1);
 }
 
 TEST(SqliteMigrations, AFailedMigrationLeavesTheDatabaseAsItWas) {
@@ -188,10 +276,18 @@ TEST_F(SqliteStore, RawFilesNeverHoldPayloadsOrSecretsInClear) {
   const std::string state = "STATE-PLAINTEXT-8d4a7e51";
   const std::string secret = "PSK-PLAINTEXT-c0ffee77";
   const std::string control = "sensor-in-clear-5e6f";
+  const std::string digest = "TOKEN-DIGEST-PLAINTEXT-9a8b7c6d"; // 32 bytes, like a SHA-256
+  const std::string token_id = "token-id-in-clear-4d3c";
   auto d = make_device(control, to_bytes(config));
   ASSERT_TRUE(svc_->modify_config(d.key, to_bytes(config + "-v2")));
   ASSERT_TRUE(svc_->report_state(d.key, to_bytes(state)));
   ASSERT_TRUE(store_->put_secret("psk/" + control, to_bytes(secret)));
+  operator_token token;
+  token.id = token_id;
+  token.scope = operator_scope::admin;
+  token.secret_digest = to_bytes(digest);
+  token.created_by = "bootstrap";
+  ASSERT_TRUE(store_->insert_token(token));
 
   // While open, the recent writes live in the -wal file.
   auto live = fx::raw_database_bytes(dir_.db());
@@ -200,6 +296,8 @@ TEST_F(SqliteStore, RawFilesNeverHoldPayloadsOrSecretsInClear) {
   EXPECT_EQ(live.find(config), std::string::npos);
   EXPECT_EQ(live.find(state), std::string::npos);
   EXPECT_EQ(live.find(secret), std::string::npos);
+  EXPECT_NE(live.find(token_id), std::string::npos);
+  EXPECT_EQ(live.find(digest), std::string::npos);
 
   // After close the WAL is checkpointed into the main file.
   svc_.reset();
@@ -209,12 +307,15 @@ TEST_F(SqliteStore, RawFilesNeverHoldPayloadsOrSecretsInClear) {
   EXPECT_EQ(closed.find(config), std::string::npos);
   EXPECT_EQ(closed.find(state), std::string::npos);
   EXPECT_EQ(closed.find(secret), std::string::npos);
+  EXPECT_NE(closed.find(token_id), std::string::npos);
+  EXPECT_EQ(closed.find(digest), std::string::npos);
 
   // And the payloads are all there, sealed.
   reopen(key_);
   EXPECT_EQ(svc_->get_config(d.key)->data, to_bytes(config + "-v2"));
   EXPECT_EQ(svc_->list_states(d.key)->front().data, to_bytes(state));
   EXPECT_EQ(as_string_view(store_->get_secret("psk/" + control)->view()), secret);
+  EXPECT_EQ(*store_->find_token(token_id), token);
 }
 
 TEST_F(SqliteStore, SealedValuesMovedToAnotherRowDoNotOpen) {
@@ -364,6 +465,131 @@ TEST_F(SqliteStore, FullDurabilityModeOpensAndWrites) {
   svc_ = std::make_unique<registry_service>(*store_, clock_);
   make_device("sensor-001");
   EXPECT_TRUE(svc_->get_device(dev("sensor-001")));
+}
+
+// --- operators ---
+
+TEST_F(SqliteStore, OperatorDataSurvivesARestart) {
+  operator_token admin;
+  admin.id = "tok-admin";
+  admin.description = "first admin";
+  admin.scope = operator_scope::admin;
+  admin.secret_digest = bytes(32, 0xab);
+  admin.create_time = clock_.wall_now();
+  admin.expire_time = clock_.wall_now() + std::chrono::hours(24);
+  admin.created_by = "bootstrap";
+  operator_token viewer = admin;
+  viewer.id = "tok-viewer";
+  viewer.scope = operator_scope::viewer;
+  viewer.secret_digest = bytes(32, 0xcd);
+  viewer.expire_time.reset();
+  viewer.created_by = "tok-admin";
+  ASSERT_TRUE(store_->insert_token(admin));
+  ASSERT_TRUE(store_->insert_token(viewer));
+  ASSERT_TRUE(store_->revoke_token("tok-viewer", clock_.wall_now() + std::chrono::seconds(3)));
+  viewer.revoke_time = clock_.wall_now() + std::chrono::seconds(3);
+
+  std::vector<audit_record> audit;
+  for (int i = 0; i < 3; ++i) {
+    audit_record r{.at = clock_.wall_now() + std::chrono::seconds(i),
+                   .actor = "tok-admin",
+                   .action = "device.create",
+                   .target = "projects/acme-iot/locations/us-central1/registries/fleet-a/"
+                             "devices/d" +
+                             std::to_string(i),
+                   .outcome = "ok",
+                   .detail = "",
+                   .source_address = "127.0.0.1:4000"};
+    auto seq = store_->append_audit(r);
+    ASSERT_TRUE(seq);
+    r.sequence = *seq;
+    audit.push_back(r);
+  }
+  const revoked_certificate rev{"7f3e", clock_.wall_now(), "keyCompromise", "devices/d0"};
+  ASSERT_TRUE(store_->insert_revocation(rev));
+
+  reopen(key_);
+  EXPECT_EQ(*store_->list_tokens(), (std::vector<operator_token>{admin, viewer}));
+  EXPECT_EQ(*store_->list_audit({}), audit);
+  EXPECT_EQ(*store_->list_revocations(), std::vector<revoked_certificate>{rev});
+  EXPECT_TRUE(*store_->is_revoked("7f3e"));
+  // Sequences continue after the restart; they are never reused.
+  EXPECT_EQ(*store_->append_audit({.actor = "system", .action = "store.open"}), 4);
+  EXPECT_EQ(store_->insert_token(admin).error(), registry_errc::token_exists);
+}
+
+TEST_F(SqliteStore, TheAuditLogRefusesUpdateAndDelete) {
+  ASSERT_TRUE(store_->append_audit({.actor = "tok-1", .action = "device.create", .target = "a"}));
+  ASSERT_TRUE(store_->append_audit({.actor = "tok-1", .action = "device.delete", .target = "a"}));
+  auto c = raw(dir_.db());
+  for (const char* sql : {"UPDATE audit_log SET actor = 'someone-else' WHERE sequence = 1",
+                          "UPDATE audit_log SET sequence = 10 WHERE sequence = 2",
+                          "DELETE FROM audit_log WHERE sequence = 1", "DELETE FROM audit_log"}) {
+    auto r = c.exec(sql);
+    ASSERT_FALSE(r) << sql;
+    EXPECT_NE(c.last_message().find("audit_log is append-only"), std::string::npos)
+        << sql << ": " << c.last_message();
+  }
+  // REPLACE over an existing sequence would delete a record without a DELETE trigger firing.
+  for (const char* verb : {"INSERT OR REPLACE", "REPLACE", "INSERT"}) {
+    const std::string sql = std::string(verb) +
+                            " INTO audit_log (sequence, at, actor, action, target, outcome, "
+                            "detail, source_address) VALUES (1, 0, 'x', 'x', 'x', 'x', 'x', 'x')";
+    EXPECT_FALSE(c.exec(sql.c_str())) << sql;
+  }
+  // UPSERT turns into an UPDATE: refused by the update trigger.
+  EXPECT_FALSE(c.exec("INSERT INTO audit_log (sequence, at, actor, action, target, outcome, "
+                      "detail, source_address) VALUES (2, 0, 'x', 'x', 'x', 'x', 'x', 'x') "
+                      "ON CONFLICT (sequence) DO UPDATE SET actor = 'x'"));
+  // Sequences are positive.
+  EXPECT_FALSE(c.exec("INSERT INTO audit_log (sequence, at, actor, action, target, outcome, "
+                      "detail, source_address) VALUES (0, 0, 'x', 'x', 'x', 'x', 'x', 'x')"));
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM audit_log"), 2);
+  auto list = store_->list_audit({});
+  ASSERT_EQ(list->size(), 2U);
+  EXPECT_EQ(list->front().actor, "tok-1");
+  EXPECT_EQ(list->back().sequence, 2);
+}
+
+TEST_F(SqliteStore, TokenDigestsAreSealedToTheirToken) {
+  operator_token a;
+  a.id = "tok-a";
+  a.secret_digest = bytes(32, 0x01);
+  operator_token b = a;
+  b.id = "tok-b";
+  b.secret_digest = bytes(32, 0x02);
+  ASSERT_TRUE(store_->insert_token(a));
+  ASSERT_TRUE(store_->insert_token(b));
+  {
+    // A digest copied onto another token's row does not open.
+    auto c = raw(dir_.db());
+    ASSERT_TRUE(c.exec("UPDATE operator_tokens SET secret_digest_sealed = (SELECT "
+                       "secret_digest_sealed FROM operator_tokens WHERE id = 'tok-a') "
+                       "WHERE id = 'tok-b'"));
+  }
+  EXPECT_EQ(store_->find_token("tok-b").error(), registry_errc::sealed_value_unreadable);
+  EXPECT_EQ(store_->list_tokens().error(), registry_errc::sealed_value_unreadable);
+  EXPECT_EQ(*store_->find_token("tok-a"), a);
+  // Under another master key no digest opens; the count still reads.
+  reopen(fx::test_master_key(0x43));
+  EXPECT_EQ(store_->find_token("tok-a").error(), registry_errc::sealed_value_unreadable);
+  EXPECT_EQ(*store_->count_tokens(), 2U);
+}
+
+TEST_F(SqliteStore, OperatorTextIsBoundNeverSpliced) {
+  const std::string evil = "x' OR '1'='1";
+  operator_token t;
+  t.id = evil;
+  t.description = "'); DROP TABLE operator_tokens; --";
+  ASSERT_TRUE(store_->insert_token(t));
+  EXPECT_EQ(*store_->find_token(evil), t);
+  EXPECT_EQ(store_->find_token("x' OR '1'='2").error(), registry_errc::token_not_found);
+  EXPECT_EQ(store_->revoke_token("' OR 1=1 --", clock_.wall_now()).error(),
+            registry_errc::token_not_found);
+  ASSERT_TRUE(store_->append_audit({.actor = evil, .target = "%"}));
+  EXPECT_EQ(store_->list_audit({.target_prefix = "%"})->size(), 1U);
+  EXPECT_EQ(store_->list_audit({.actor = "x"})->size(), 0U);
+  EXPECT_FALSE(*store_->is_revoked("' OR '1'='1"));
 }
 
 } // namespace

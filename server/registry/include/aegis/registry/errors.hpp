@@ -118,6 +118,10 @@ enum class registry_errc {
   storage_corrupt,         // 500 DATA_LOSS: the database file is damaged
   sealed_value_unreadable, // 500 DATA_LOSS: wrong master key, or a sealed value was tampered
                            // with or moved to another row
+
+  // --- operators (operators.hpp); appended, so the values above keep their numbers ---
+  token_not_found, // 404 NOT_FOUND: no operator token with that id
+  token_exists,    // 409 ALREADY_EXISTS: an operator token with that id already exists
 };
 std::string_view describe(registry_errc e) noexcept;
 

@@ -5,8 +5,8 @@
 // column, and the row's identity). A sealed value copied to another row, column or table no
 // longer opens; neither does one from another master key.
 //
-// Used for config payloads, state payloads and the secrets table (CA private key, PSKs,
-// operator token digests).
+// Used for config payloads, state payloads, operator token digests (operator_tokens) and the
+// secrets table (CA private key, PSKs).
 
 #include "aegis/base/bytes.hpp"
 #include "aegis/base/error.hpp"

@@ -13,21 +13,31 @@
 // Threads. Every call is synchronous and may block on disk: call it from the storage executor
 // (executor.hpp), never from an I/O thread. Calls from several threads are serialised.
 //
-// Secrets at rest. Config and state payloads and the secrets table are sealed (sealer.hpp);
-// ids, metadata, labels, credentials (public keys and certificates) and times are stored in
-// clear. The file and its -wal/-shm companions are created with mode 0600.
+// Secrets at rest. Config and state payloads, operator token digests and the secrets table are
+// sealed (sealer.hpp); ids, metadata, labels, credentials (public keys and certificates), the
+// audit log, revocations and times are stored in clear. The file and its -wal/-shm companions
+// are created with mode 0600.
+//
+// Operators. The store is also the registry's operator_repository (operators.hpp), by plain
+// multiple inheritance: pass the same sqlite_store where either port is wanted. Each operator
+// call is its own transaction. The audit log is append-only in the database itself: triggers
+// abort any UPDATE or DELETE of audit_log.
 
 #include "aegis/base/bytes.hpp"
 #include "aegis/base/error.hpp"
 #include "aegis/crypto/aead.hpp"
 #include "aegis/crypto/random.hpp"
+#include "aegis/registry/operators.hpp"
 #include "aegis/registry/repository.hpp"
 #include "aegis/storage_sqlite/errors.hpp"
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 namespace aegis::storage_sqlite {
 
@@ -47,7 +57,8 @@ struct store_options {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
-class sqlite_store final : public registry::registry_repository {
+class sqlite_store final : public registry::registry_repository,
+                           public registry::operator_repository {
 public:
   // Opens (creating if needed) the database, sets WAL mode and the pragmas, and applies every
   // pending schema migration in one transaction. Errors are store_errc values.
@@ -61,6 +72,18 @@ public:
   // registry::registry_repository
   result<void> write(const work& fn) override;
   result<void> read(const work& fn) override;
+
+  // registry::operator_repository
+  result<void> insert_token(const registry::operator_token& t) override;
+  result<registry::operator_token> find_token(std::string_view id) override;
+  result<std::vector<registry::operator_token>> list_tokens() override;
+  result<void> revoke_token(std::string_view id, wall_time at) override;
+  result<std::size_t> count_tokens() override;
+  result<std::int64_t> append_audit(const registry::audit_record& r) override;
+  result<std::vector<registry::audit_record>> list_audit(const registry::audit_query& q) override;
+  result<void> insert_revocation(const registry::revoked_certificate& r) override;
+  result<std::vector<registry::revoked_certificate>> list_revocations() override;
+  result<bool> is_revoked(std::string_view serial_hex) override;
 
   // Sealed secrets by name (e.g. "ca/private_key", "psk/<device>", "token/<id>"). Names are
   // 1-255 bytes of any text; the value is sealed bound to its name.
