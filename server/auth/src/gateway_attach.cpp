@@ -77,6 +77,7 @@ auth_decision gateway_attach_checker::check(const identity& gateway, std::string
     id.method = auth_method::gateway_association;
     id.client_id = registry::to_name(key);
     id.device = key;
+    id.device_num_id = rec.device.num_id;
     id.credential_expires_at = gateway.credential_expires_at;
     id.expiry_grace = gateway.expiry_grace;
   }

@@ -149,7 +149,9 @@ auth_decision jwt_authenticator::verify_token(const registry::device& d,
   id.method = auth_method::jwt;
   id.client_id = registry::to_name(d.key);
   id.device = d.key;
+  id.device_num_id = d.num_id;
   id.credential_index = candidates.credential_index.at(verified->key_index);
+  id.credential_pem = d.credentials.at(*id.credential_index).pem;
   // The session ends at exp + skew, or earlier when the key that signed the token expires
   // first: an expired key admits nothing, including a session it opened.
   const wall_time token_deadline = verified->claims.expires_at + options_.skew;

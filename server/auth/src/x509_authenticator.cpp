@@ -11,8 +11,9 @@ namespace aegis::auth {
 
 x509_authenticator::x509_authenticator(registry::registry_service& registry, const clock& clk,
                                        const crypto::certificate& aegis_ca,
-                                       const std::vector<crypto::crl>& aegis_crls)
-    : registry_(registry), clock_(clk) {
+                                       const std::vector<crypto::crl>& aegis_crls,
+                                       revocation_lookup revoked)
+    : registry_(registry), clock_(clk), revoked_(std::move(revoked)) {
   if (aegis_ca.empty()) {
     return;
   }
@@ -121,6 +122,16 @@ auth_decision x509_authenticator::authenticate(const connect_request& req) {
   }
   if (!named && aegis_trust_) {
     auto r = aegis_trust_->verify_device(*leaf, intermediates, now);
+    if (r && revoked_) {
+      const auto is_revoked = revoked_(leaf->serial_hex());
+      if (!is_revoked) {
+        return auth_decision::deny(auth_errc::server_unavailable, is_revoked.error());
+      }
+      if (*is_revoked) {
+        return auth_decision::deny(auth_errc::certificate_revoked,
+                                   make_error_code(crypto::x509_errc::revoked));
+      }
+    }
     if (r) {
       named = *std::move(r);
     } else if (r.error() != crypto::x509_errc::untrusted ||
@@ -170,7 +181,9 @@ auth_decision x509_authenticator::authenticate(const connect_request& req) {
   id.method = auth_method::x509;
   id.client_id = req.client_id;
   id.device = subject;
+  id.device_num_id = rec.device.num_id;
   id.credential_expires_at = leaf->not_after();
+  id.certificate_serial = leaf->serial_hex();
   return auth_decision::allow(std::move(id));
 }
 

@@ -247,7 +247,7 @@ struct broker_core::state {
     auto w = std::move(*s.will);
     s.will.reset();
     s.will_at.reset();
-    if (!authz.can_publish(s.identity, w.topic).allowed) {
+    if (!authz.can_publish(s.identity.who, w.topic).allowed) {
       return;
     }
     auto m = std::make_shared<message>();
@@ -489,13 +489,13 @@ struct broker_core::state {
       fail(c.id, reason_code::receive_maximum_exceeded, now); // [MQTT-3.3.4-9]
       return;
     }
-    const authz_decision allowed = authz.can_publish(s.identity, p.topic);
+    const authz_decision allowed = authz.can_publish(s.identity.who, p.topic);
     if (!allowed.allowed) {
       if (c.version == protocol_version::v3_1_1) {
         fail(c.id, reason_code::not_authorized, now);
         return;
       }
-      ack(c, p, allowed.reason);
+      ack(c, p, to_reason_code(allowed));
       return;
     }
     auto m = std::make_shared<message>();
@@ -548,9 +548,9 @@ struct broker_core::state {
     const std::uint32_t sub_id = sub.properties.subscription_identifier.value_or(0);
     std::vector<std::pair<message_ptr, subscriber_options>> to_send;
     for (const auto& entry : sub.subscriptions) {
-      const authz_decision allowed = authz.can_subscribe(s.identity, entry.filter);
+      const authz_decision allowed = authz.can_subscribe(s.identity.who, entry.filter);
       if (!allowed.allowed) {
-        ack.reasons.push_back(c.version == protocol_version::v5 ? allowed.reason
+        ack.reasons.push_back(c.version == protocol_version::v5 ? to_reason_code(allowed)
                                                                 : reason_code::unspecified_error);
         continue;
       }
@@ -870,8 +870,9 @@ struct broker_core::state {
       if (c.keep_alive.count() > 0 && now - c.last_seen > c.keep_alive * 3 / 2) {
         to_close.emplace_back(id, reason_code::keep_alive_timeout);
       } else if (c.credential_expires_at && *c.credential_expires_at <= now) {
-        // The credential ran out on a live connection (STYLE.md pitfall "Auth lifecycle").
-        to_close.emplace_back(id, reason_code::not_authorized);
+        // The credential ran out on a live connection (STYLE.md pitfall "Auth lifecycle"):
+        // 0xA0 Maximum connect time, as the connection may not outlive its credential.
+        to_close.emplace_back(id, reason_code::maximum_connect_time);
       }
     }
     std::sort(to_close.begin(), to_close.end()); // deterministic action order
@@ -990,6 +991,31 @@ actions broker_core::kick(std::string_view client_id, mqtt::reason_code reason, 
     state_->fail(*it->second->conn, reason, now);
   }
   state_->end_session(sid, now);
+  return std::exchange(state_->out, {});
+}
+
+actions broker_core::publish(message m, steady_time now) {
+  state_->out.clear();
+  m.origin_session = 0;
+  m.retain = false;
+  auto ptr = std::make_shared<const message>(std::move(m));
+  (void)state_->route(ptr, now);
+  return std::exchange(state_->out, {});
+}
+
+actions broker_core::deliver_to(std::string_view client_id, message m, mqtt::qos q,
+                                steady_time now) {
+  state_->out.clear();
+  auto it = state_->by_client_id.find(client_id);
+  if (it == state_->by_client_id.end() || !it->second->conn) {
+    return {};
+  }
+  m.origin_session = 0;
+  m.retain = false;
+  delivery d;
+  d.q = q;
+  d.msg = std::make_shared<const message>(std::move(m));
+  state_->deliver(*it->second, std::move(d), now);
   return std::exchange(state_->out, {});
 }
 

@@ -89,11 +89,13 @@ inline std::string payload_of(const mqtt::publish& p) {
 
 class deny_topics final : public authorizer {
 public:
-  authz_decision can_publish(const client_identity&, std::string_view topic) const override {
-    return topic.starts_with("secret") ? authz_decision::deny() : authz_decision::allow();
+  authz_decision can_publish(const auth::identity&, std::string_view topic) const override {
+    return topic.starts_with("secret") ? authz_decision::deny(auth::authz_errc::no_matching_rule)
+                                       : authz_decision::allow();
   }
-  authz_decision can_subscribe(const client_identity&, std::string_view filter) const override {
-    return filter.starts_with("secret") ? authz_decision::deny() : authz_decision::allow();
+  authz_decision can_subscribe(const auth::identity&, std::string_view filter) const override {
+    return filter.starts_with("secret") ? authz_decision::deny(auth::authz_errc::no_matching_rule)
+                                        : authz_decision::allow();
   }
 };
 

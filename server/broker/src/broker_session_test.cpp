@@ -334,8 +334,8 @@ TEST_F(BrokerAdmin, CredentialExpiryClosesLiveConnection) {
   EXPECT_TRUE(tick().empty());
   advance(1s);
   const auto as = tick();
-  EXPECT_EQ(sent<mqtt::disconnect>(as, 1).at(0).reason, reason_code::not_authorized);
-  EXPECT_EQ(closed(as, 1), reason_code::not_authorized);
+  EXPECT_EQ(sent<mqtt::disconnect>(as, 1).at(0).reason, reason_code::maximum_connect_time);
+  EXPECT_EQ(closed(as, 1), reason_code::maximum_connect_time);
 }
 
 TEST_F(BrokerAdmin, KickClosesAndEndsSession) {

@@ -1,7 +1,10 @@
 #include "aegis/broker/mqtt_server.hpp"
 
+#include "device_bridge.hpp"
+
 #include "aegis/auth/errors.hpp"
 #include "aegis/base/log.hpp"
+#include "aegis/broker/errors.hpp"
 #include "aegis/mqtt/codec.hpp"
 
 #include <condition_variable>
@@ -11,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
@@ -126,19 +130,36 @@ constexpr std::size_t max_early_packets = 64;
 
 } // namespace
 
-struct mqtt_server::shared {
-  shared(mqtt_server_options o, const authorizer& authz, auth::authenticator_chain& c,
+struct mqtt_server::shared : std::enable_shared_from_this<mqtt_server::shared> {
+  shared(mqtt_server_options o, const authorizer* fallback, auth::authenticator_chain& c,
          const clock& k)
-      : options(o), chain(c), clk(k), core(o.limits, authz) {}
+      : options(std::move(o)), chain(c), clk(k),
+        apps(options.device_profile.application_authorizer != nullptr
+                 ? options.device_profile.application_authorizer
+                 : fallback) {}
 
   ~shared() { stop(); }
   shared(const shared&) = delete;
   shared& operator=(const shared&) = delete;
 
   void start() {
+    device_profile_options devices = options.device_profile;
+    if (devices.run_blocking) {
+      // Storage jobs may outlive the server: they run only while it exists.
+      std::weak_ptr<shared> self = weak_from_this();
+      devices.run_blocking = [self, inner = devices.run_blocking](std::function<void()> fn) {
+        return inner([self, fn = std::move(fn)] {
+          if (auto s = self.lock()) {
+            fn();
+          }
+        });
+      };
+    }
+    bridge = std::make_unique<device_bridge>(
+        options.limits, std::move(devices), apps, clk, [this](actions as) { run(std::move(as)); },
+        [this](std::function<void()> fn) { return post_core(std::move(fn)); });
     auth_worker = std::make_unique<worker>(std::chrono::milliseconds{0}, nullptr);
-    core_worker = std::make_unique<worker>(options.tick_interval,
-                                           [this] { run(core.on_tick(clk.steady_now())); });
+    core_worker = std::make_unique<worker>(options.tick_interval, [this] { bridge->on_tick(); });
   }
 
   void stop() {
@@ -197,31 +218,40 @@ struct mqtt_server::shared {
     if (!d.allowed() || !d.who) {
       auto reason = mqtt::reason_code::not_authorized;
       if (d.reason.category() == make_error_code(auth::auth_errc::password_mismatch).category()) {
-        reason = static_cast<mqtt::reason_code>(
-            auth::connack_v5(static_cast<auth::auth_errc>(d.reason.value())));
+        const auto e = static_cast<auth::auth_errc>(d.reason.value());
+        // 3.1.1: auth's own return code (devices hear 5 as on IoT Core, accounts 4).
+        reason = it->second.version == mqtt::protocol_version::v3_1_1
+                     ? mqtt::from_connect_return_code(auth::connack_v311(e))
+                           .value_or(mqtt::reason_code::not_authorized)
+                     : static_cast<mqtt::reason_code>(auth::connack_v5(e));
       }
       log::info(component, "connection {} refused: {}", id, d.reason.message());
       refuse(it->second, reason);
       conns.erase(it);
       return;
     }
-    it->second.pending = false;
     const auth::identity& who = *d.who;
+    if (who.kind != auth::identity_kind::application && !bridge->devices_supported()) {
+      bridge->count(&device_profile_stats::devices_refused);
+      log::info(component, "connection {} refused: device {} but no registry", id, who.client_id);
+      refuse(it->second, mqtt::reason_code::not_authorized);
+      conns.erase(it);
+      return;
+    }
+    it->second.pending = false;
     std::optional<steady_time> expires;
     if (const auto deadline = who.close_deadline()) {
       const auto left = *deadline - clk.wall_now();
       expires = clk.steady_now() + std::chrono::duration_cast<steady_time::duration>(
                                        left.count() > 0 ? left : wall_time::duration::zero());
     }
-    const client_identity identity(
-        who.kind == auth::identity_kind::application ? who.account : who.client_id, expires);
     std::vector<mqtt::packet> early = std::move(it->second.early);
-    run(core.on_connect(id, std::move(connect), identity, clk.steady_now()));
+    bridge->on_connect(id, std::move(connect), who, expires);
     for (auto& p : early) {
       if (conns.find(id) == conns.end()) {
         break;
       }
-      run(core.on_packet(id, std::move(p), clk.steady_now()));
+      bridge->on_packet(id, std::move(p));
     }
   }
 
@@ -240,7 +270,7 @@ struct mqtt_server::shared {
       it->second.early.push_back(std::move(p));
       return;
     }
-    run(core.on_packet(id, std::move(p), clk.steady_now()));
+    bridge->on_packet(id, std::move(p));
   }
 
   void transport_gone(connection_id id, transport_close cause) {
@@ -254,18 +284,18 @@ struct mqtt_server::shared {
       return;
     }
     conns.erase(it);
-    run(core.on_disconnect(id, cause, clk.steady_now()));
+    bridge->on_disconnect(id, cause);
   }
 
   void writable(connection_id id) {
     if (congested.erase(id) != 0 && conns.count(id) != 0) {
-      run(core.on_backpressure(id, false, clk.steady_now()));
+      bridge->on_backpressure(id, false);
     }
   }
 
   void shutdown_core() {
     stopping = true;
-    run(core.shutdown(clk.steady_now()));
+    bridge->shutdown();
   }
 
   void run(actions as) {
@@ -313,11 +343,11 @@ struct mqtt_server::shared {
                               net::close_mode::drop);
       conns.erase(it);
       congested.erase(id);
-      run(core.on_disconnect(id, transport_close::io_error, clk.steady_now()));
+      bridge->on_disconnect(id, transport_close::io_error);
     }
     for (const auto id : now_congested) {
       if (conns.count(id) != 0) {
-        run(core.on_backpressure(id, true, clk.steady_now()));
+        bridge->on_backpressure(id, true);
       }
     }
   }
@@ -325,7 +355,8 @@ struct mqtt_server::shared {
   mqtt_server_options options;
   auth::authenticator_chain& chain;
   const clock& clk;
-  broker_core core;
+  const authorizer* apps;                // null: allow all
+  std::unique_ptr<device_bridge> bridge; // owns broker_core; core thread only
   std::unordered_map<connection_id, conn_entry> conns;
   std::unordered_set<connection_id> congested;
   bool stopping = false;
@@ -458,9 +489,15 @@ private:
 
 } // namespace
 
+mqtt_server::mqtt_server(mqtt_server_options options, auth::authenticator_chain& chain,
+                         const clock& clk)
+    : shared_(std::make_shared<shared>(std::move(options), nullptr, chain, clk)) {
+  shared_->start();
+}
+
 mqtt_server::mqtt_server(mqtt_server_options options, const authorizer& authz,
                          auth::authenticator_chain& chain, const clock& clk)
-    : shared_(std::make_shared<shared>(options, authz, chain, clk)) {
+    : shared_(std::make_shared<shared>(std::move(options), &authz, chain, clk)) {
   shared_->start();
 }
 
@@ -490,6 +527,68 @@ void mqtt_server::shutdown(std::chrono::milliseconds timeout) {
 
 void mqtt_server::stop() {
   shared_->stop();
+}
+
+void mqtt_server::send_command(const registry::device_key& device, std::string subfolder,
+                               bytes payload, std::function<void(std::error_code)> done) {
+  auto* s = shared_.get();
+  auto job = std::make_shared<
+      std::tuple<registry::device_key, std::string, bytes, std::function<void(std::error_code)>>>(
+      device, std::move(subfolder), std::move(payload), std::move(done));
+  if (!s->post_core([s, job] {
+        auto& [d, sub, data, cb] = *job;
+        s->bridge->send_command(d, sub, std::move(data), cb);
+      })) {
+    if (auto& cb = std::get<3>(*job)) {
+      cb(make_error_code(broker_errc::server_busy));
+    }
+  }
+}
+
+void mqtt_server::publish_config(const registry::device_key& device,
+                                 const registry::config_version& latest) {
+  auto* s = shared_.get();
+  (void)s->post_core([s, device, latest] { s->bridge->publish_config(device, latest); });
+}
+
+void mqtt_server::revalidate_device(const registry::device_key& device) {
+  revalidate_device(device, nullptr);
+}
+
+void mqtt_server::revalidate_device(const registry::device_key& device,
+                                    std::function<void()> done) {
+  auto* s = shared_.get();
+  auto cb = std::make_shared<std::function<void()>>(std::move(done));
+  if (!s->post_core([s, device, cb] { s->bridge->revalidate_device(device, std::move(*cb)); })) {
+    if (*cb) {
+      (*cb)();
+    }
+  }
+}
+
+void mqtt_server::revoke_certificate(std::string serial_hex) {
+  auto* s = shared_.get();
+  (void)s->post_core(
+      [s, serial = std::move(serial_hex)] { s->bridge->revoke_certificate(serial); });
+}
+
+void mqtt_server::publish_device_event(const auth::identity& device, std::string subfolder,
+                                       bytes payload) {
+  auto* s = shared_.get();
+  (void)s->post_core([s, device, sub = std::move(subfolder), data = std::move(payload)]() mutable {
+    s->bridge->publish_external(device, false, sub, std::move(data));
+  });
+}
+
+void mqtt_server::publish_device_state(const auth::identity& device, bytes payload) {
+  auto* s = shared_.get();
+  (void)s->post_core([s, device, data = std::move(payload)]() mutable {
+    s->bridge->publish_external(device, true, std::string(), std::move(data));
+  });
+}
+
+device_profile_stats mqtt_server::device_stats() const {
+  return shared_->bridge->stats();
 }
 
 } // namespace aegis::broker

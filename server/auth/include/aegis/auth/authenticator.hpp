@@ -51,10 +51,18 @@ struct identity {
   std::string client_id{};
   // device and gateway: the device; application: empty.
   registry::device_key device{};
+  // device and gateway: the device's server-assigned numeric id (0 when unknown).
+  registry::device_num_id device_num_id{};
   // application: the account name; device and gateway: empty.
   std::string account{};
   // jwt: index into the device's credentials of the key that verified the token.
   std::optional<std::size_t> credential_index{};
+  // jwt: the PEM of that credential, so that a later check can tell whether it was removed
+  // (indices shift when credentials are removed). Public material, not a secret.
+  std::string credential_pem{};
+  // x509: the verified leaf certificate's serial (hex, as crypto::certificate::serial_hex()),
+  // so that revoking the certificate can close the sessions it opened.
+  std::string certificate_serial{};
   // When the credential that opened the session stops being valid: the JWT's exp, the client
   // certificate's notAfter; none for accounts. The session must be closed at
   // credential_expires_at + expiry_grace (the JWT skew, as IoT Core did: reference §1.4).

@@ -26,11 +26,17 @@
 #include "aegis/crypto/x509.hpp"
 #include "aegis/registry/service.hpp"
 
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 namespace aegis::auth {
+
+// Whether Aegis' CA revoked the certificate of this serial (lower-case hex) since the CRLs given
+// at start: revocations take effect on the next connection without a restart. An error fails
+// closed (server_unavailable).
+using revocation_lookup = std::function<result<bool>(std::string_view serial_hex)>;
 
 class x509_authenticator final : public authenticator {
 public:
@@ -38,7 +44,8 @@ public:
   // Throws std::runtime_error at start-up when the CA or a CRL is refused by the trust store.
   x509_authenticator(registry::registry_service& registry, const clock& clk,
                      const crypto::certificate& aegis_ca,
-                     const std::vector<crypto::crl>& aegis_crls = {});
+                     const std::vector<crypto::crl>& aegis_crls = {},
+                     revocation_lookup revoked = {});
 
   // authenticator
   std::string_view name() const noexcept override { return "x509"; }
@@ -48,6 +55,7 @@ private:
   registry::registry_service& registry_;
   const clock& clock_;
   std::optional<crypto::trust_store> aegis_trust_;
+  revocation_lookup revoked_;
 };
 
 } // namespace aegis::auth

@@ -13,6 +13,7 @@
 
 #include "aegis/base/clock.hpp"
 #include "aegis/broker/authorizer.hpp"
+#include "aegis/broker/message.hpp"
 #include "aegis/broker/retained_store.hpp"
 #include "aegis/mqtt/packet.hpp"
 
@@ -102,7 +103,7 @@ struct session_info {
 
 class broker_core {
 public:
-  // `authz` must outlive the broker_core.
+  // `authz` must outlive the broker_core. It is asked with the connection's client_identity::who.
   broker_core(broker_limits limits, const authorizer& authz);
   ~broker_core();
   broker_core(const broker_core&) = delete;
@@ -127,6 +128,14 @@ public:
   // Block / revoke (DESIGN.md §4): closes the client's connection with `reason` (v5 DISCONNECT)
   // and ends its session so it cannot be resumed. No-op for an unknown client id.
   actions kick(std::string_view client_id, mqtt::reason_code reason, steady_time now);
+
+  // A message the server itself publishes (commands, configs, gateway errors): routed to every
+  // matching subscription as a client's PUBLISH would be, without authorization (the caller
+  // decided), never retained.
+  actions publish(message m, steady_time now);
+  // Delivers `m` with `q` to the session of `client_id` alone, as if one of its subscriptions
+  // matched (config on subscribe). Nothing when that session is not connected.
+  actions deliver_to(std::string_view client_id, message m, mqtt::qos q, steady_time now);
 
   const broker_stats& stats() const noexcept;
   std::optional<session_info> find_session(std::string_view client_id) const;
