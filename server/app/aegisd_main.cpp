@@ -1,18 +1,28 @@
 // aegisd: the Aegis hub. This is the composition root: the only place that names concrete
 // types and wires the modules together.
 
+#include "aegis/admin/admin_api.hpp"
+#include "aegis/app/application_authorizer.hpp"
 #include "aegis/app/config.hpp"
 #include "aegis/app/data_dir.hpp"
 #include "aegis/auth/authenticator.hpp"
 #include "aegis/auth/failure_limiter.hpp"
+#include "aegis/auth/jwt_authenticator.hpp"
 #include "aegis/auth/password_authenticator.hpp"
 #include "aegis/auth/password_hash.hpp"
+#include "aegis/auth/x509_authenticator.hpp"
 #include "aegis/base/clock.hpp"
 #include "aegis/base/log.hpp"
-#include "aegis/broker/authorizer.hpp"
+#include "aegis/bridge/device_bridge.hpp"
 #include "aegis/broker/mqtt_server.hpp"
+#include "aegis/http/router.hpp"
+#include "aegis/http/server.hpp"
 #include "aegis/net/server.hpp"
 #include "aegis/net/tls.hpp"
+#include "aegis/registry/operators.hpp"
+#include "aegis/registry/service.hpp"
+#include "aegis/storage_sqlite/executor.hpp"
+#include "aegis/storage_sqlite/store.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -92,6 +102,113 @@ std::size_t load_accounts(const std::filesystem::path& file,
   return count;
 }
 
+// Runs blocking store work on the storage thread; false when its queue is full or stopped.
+aegis::admin::blocking_executor on_storage(aegis::storage_sqlite::storage_executor& storage) {
+  return [&storage](std::function<void()> fn) {
+    return storage
+        .submit(
+            [fn = std::move(fn)]() -> aegis::result<bool> {
+              fn();
+              return true;
+            },
+            [](const aegis::result<bool>&) {})
+        .has_value();
+  };
+}
+
+// The admin API's view of the data plane: a device is reached over MQTT when it has a session
+// there, else over the HTTPS bridge when it is long polling (or polled a moment ago).
+class hub_device_channel final : public aegis::admin::device_channel {
+public:
+  hub_device_channel(aegis::broker::mqtt_server& mqtt, aegis::bridge::device_bridge& http)
+      : mqtt_(mqtt), http_(http) {}
+
+  void send_command(const aegis::registry::device_key& device, std::string subfolder,
+                    aegis::bytes payload, std::function<void(std::error_code)> done) override {
+    auto over_http = [this, device, subfolder, payload,
+                      done = std::move(done)](std::error_code mqtt_result) mutable {
+      if (!mqtt_result) {
+        done({});
+        return;
+      }
+      if (http_.deliver_command(device, std::move(subfolder), std::move(payload))) {
+        done({});
+        return;
+      }
+      done(mqtt_result);
+    };
+    mqtt_.send_command(device, subfolder, payload, std::move(over_http));
+  }
+  void config_changed(const aegis::registry::device_key& device,
+                      const aegis::registry::config_version& latest) override {
+    mqtt_.publish_config(device, latest);
+    http_.config_changed(device, latest);
+  }
+  void device_changed(const aegis::registry::device_key& device) override {
+    mqtt_.revalidate_device(device);
+    http_.device_changed(device);
+  }
+  void certificate_revoked(const std::string& serial_hex) override {
+    mqtt_.revoke_certificate(serial_hex);
+  }
+
+private:
+  aegis::broker::mqtt_server& mqtt_;
+  aegis::bridge::device_bridge& http_;
+};
+
+// Telemetry that arrives over HTTPS reaches application subscribers as MQTT telemetry does.
+class broker_telemetry_sink final : public aegis::bridge::telemetry_sink {
+public:
+  explicit broker_telemetry_sink(aegis::broker::mqtt_server& mqtt) : mqtt_(mqtt) {}
+
+  void publish_event(const aegis::auth::identity& device, std::string subfolder,
+                     aegis::bytes payload) override {
+    mqtt_.publish_device_event(device, std::move(subfolder), std::move(payload));
+  }
+  void publish_state(const aegis::auth::identity& device, aegis::bytes payload) override {
+    mqtt_.publish_device_state(device, std::move(payload));
+  }
+
+private:
+  aegis::broker::mqtt_server& mqtt_;
+};
+
+// Aegis' CA revocation list as it stands, for the X.509 authenticator.
+std::vector<aegis::crypto::crl> current_crls(aegis::registry::operator_repository& operators,
+                                             const aegis::crypto::certificate_authority& ca) {
+  auto revoked = operators.list_revocations();
+  if (!revoked) {
+    throw std::runtime_error("cannot read the revocation list: " + revoked.error().message());
+  }
+  std::vector<aegis::crypto::revoked_entry> entries;
+  for (const auto& r : *revoked) {
+    entries.push_back({r.serial_hex, r.revoke_time});
+  }
+  auto list = ca.issue_crl(entries, aegis::real_clock().wall_now(), std::chrono::hours{24 * 365});
+  if (!list) {
+    throw std::runtime_error("cannot issue the CRL: " + list.error().message());
+  }
+  return {std::move(*list)};
+}
+
+// The first start creates an admin token and shows it once; it is also left, 0600, in the
+// data directory for `aegisctl login`, to be deleted once saved elsewhere.
+void announce_bootstrap_token(const std::string& token, const std::filesystem::path& dir) {
+  const auto file = dir / "initial-admin-token";
+  {
+    std::ofstream out(file, std::ios::trunc);
+    out << token << "\n";
+  }
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write);
+  std::cout << "admin token: " << token << "\n" << std::flush;
+  aegis::log::info(component,
+                   "created the first admin token (shown once above, and in {}: delete that file "
+                   "once the token is stored safely)",
+                   file.string());
+}
+
 int hash_password_from_stdin() {
   std::string password;
   if (!std::getline(std::cin, password) || password.empty()) {
@@ -127,6 +244,8 @@ int main(int argc, char** argv) {
   cli.add_option("--log-format", overrides.log_format, "human or json (default human)");
   cli.add_option("--mqtt-listen", overrides.mqtt_listen,
                  "MQTT over TLS listener address:port (default 127.0.0.1:8883)");
+  cli.add_option("--https-listen", overrides.https_listen,
+                 "HTTPS (admin API) listener address:port (default 127.0.0.1:8443)");
   cli.add_flag("--print-default-config", print_default_config,
                "print the documented default configuration and exit");
   cli.add_flag("--hash-password", hash_password,
@@ -181,20 +300,73 @@ int main(int argc, char** argv) {
                      {"server_certificate", data->server_cert_file.string()},
                      {"server_key", data->server_key_file.string()},
                      {"ca_fingerprint_sha256", data->ca.cert().fingerprint_sha256()}});
-  // MQTT over TLS for application accounts (user name + password).
+  // The embedded store, and the one thread that touches it.
+  auto store = aegis::storage_sqlite::sqlite_store::open(
+      {paths.root / aegis::storage_sqlite::default_file_name}, data->master);
+  if (!store) {
+    aegis::log::write(aegis::log::level::critical, component, "cannot open the store",
+                      {{"error", store.error().message()}});
+    return 1;
+  }
+  aegis::storage_sqlite::storage_executor storage;
+  aegis::registry::registry_service registry(**store, aegis::real_clock());
+  aegis::registry::operator_repository& operators = **store;
+  const auto run_blocking = on_storage(storage);
+
+  // Who may connect: devices by client certificate or JWT, application accounts by password.
   aegis::auth::memory_account_store accounts;
   const std::size_t account_count = load_accounts(cfg.mqtt.accounts_file, accounts);
   aegis::auth::log_audit_sink audit;
   aegis::auth::failure_limiter limiter(aegis::real_clock());
+  // Only password guesses are rate-limited per address (PBKDF2 is the costly check); a JWT or a
+  // certificate cannot be guessed, and many devices share one NAT address.
   aegis::auth::authenticator_chain chain(audit, aegis::real_clock());
+  std::optional<aegis::app::application_authorizer> app_authz;
+  try {
+    chain.add(std::make_unique<aegis::auth::x509_authenticator>(
+        registry, aegis::real_clock(), data->ca.cert(), current_crls(operators, data->ca),
+        [&operators](std::string_view serial) { return operators.is_revoked(serial); }));
+    app_authz.emplace(cfg.mqtt.acl);
+  } catch (const std::exception& e) {
+    aegis::log::write(aegis::log::level::critical, component, "cannot set up authentication",
+                      {{"error", e.what()}});
+    return 1;
+  }
+  aegis::auth::jwt_authenticator_options jwt_options;
+  jwt_options.skew = cfg.auth.jwt_skew;
+  chain.add(
+      std::make_unique<aegis::auth::jwt_authenticator>(registry, aegis::real_clock(), jwt_options));
   chain.add(std::make_unique<aegis::auth::password_authenticator>(accounts, limiter));
-  const aegis::broker::allow_all_authorizer authz;
+
   aegis::broker::mqtt_server_options mqtt_options;
   mqtt_options.limits.maximum_packet_size = cfg.mqtt.max_packet_size;
-  aegis::broker::mqtt_server mqtt(mqtt_options, authz, chain, aegis::real_clock());
+  mqtt_options.device_profile.registry = &registry;
+  mqtt_options.device_profile.run_blocking = run_blocking;
+  mqtt_options.device_profile.application_authorizer = &*app_authz;
+  aegis::broker::mqtt_server mqtt(mqtt_options, chain, aegis::real_clock());
+
+  // The HTTPS device bridge and the admin API share the HTTPS listener.
+  broker_telemetry_sink telemetry(mqtt);
+  aegis::bridge::device_bridge http_bridge({}, chain, registry, run_blocking, telemetry,
+                                           aegis::real_clock());
+  hub_device_channel channel(mqtt, http_bridge);
+  aegis::admin::admin_api admin(
+      {registry, operators, data->ca, aegis::real_clock(), run_blocking, channel});
+  auto bootstrap = admin.bootstrap_admin_token();
+  if (!bootstrap) {
+    aegis::log::write(aegis::log::level::critical, component, "cannot set up operator tokens",
+                      {{"error", bootstrap.error().message()}});
+    return 1;
+  }
+  aegis::http::router routes;
+  admin.add_routes(routes);
+  http_bridge.add_routes(routes);
+  aegis::http::server_options http_options;
+  http_options.max_body_bytes = cfg.https.max_body_bytes;
 
   aegis::net::tls_server_config tls_config;
   tls_config.certificates.push_back({data->server_cert_file, data->server_key_file});
+  tls_config.client_certificates = aegis::net::client_certificate_mode::request;
   auto tls = aegis::net::tls_context::create(tls_config);
   if (!tls) {
     aegis::log::write(aegis::log::level::critical, component, "cannot set up TLS",
@@ -202,42 +374,67 @@ int main(int argc, char** argv) {
     return 1;
   }
   aegis::net::server net;
-  aegis::net::listener_options listener;
-  listener.name = "mqtt";
-  listener.address = cfg.mqtt.listen_address;
-  listener.port = cfg.mqtt.listen_port;
-  listener.tls = *tls;
-  listener.make_handler = mqtt.handler_factory();
-  auto bound = net.listen(std::move(listener));
-  if (!bound) {
-    aegis::log::write(aegis::log::level::critical, component, "cannot listen for MQTT",
-                      {{"address", cfg.mqtt.listen_address},
-                       {"port", std::to_string(cfg.mqtt.listen_port)},
-                       {"error", bound.error().message()}});
+  const auto listen = [&](std::string name, const std::string& address, std::uint16_t port,
+                          aegis::net::handler_factory factory) -> std::optional<std::uint16_t> {
+    aegis::net::listener_options listener;
+    listener.name = name;
+    listener.address = address;
+    listener.port = port;
+    listener.tls = *tls;
+    listener.make_handler = std::move(factory);
+    auto bound = net.listen(std::move(listener));
+    if (!bound) {
+      aegis::log::write(aegis::log::level::critical, component, "cannot listen",
+                        {{"listener", name},
+                         {"address", address},
+                         {"port", std::to_string(port)},
+                         {"error", bound.error().message()}});
+      return std::nullopt;
+    }
+    return bound->port;
+  };
+  const auto mqtt_port =
+      listen("mqtt", cfg.mqtt.listen_address, cfg.mqtt.listen_port, mqtt.handler_factory());
+  const auto https_port =
+      mqtt_port ? listen("https", cfg.https.listen_address, cfg.https.listen_port,
+                         aegis::http::make_handler_factory(http_options, routes.handler()))
+                : std::nullopt;
+  if (!mqtt_port || !https_port) {
     aegis::log::flush();
+    http_bridge.shutdown();
+    net.stop(std::chrono::seconds{1});
     mqtt.stop();
+    storage.stop();
     return 1;
   }
   aegis::log::info(component, "mqtt listening on {}:{} ({} application accounts)",
-                   cfg.mqtt.listen_address, bound->port, account_count);
+                   cfg.mqtt.listen_address, *mqtt_port, account_count);
+  aegis::log::info(component,
+                   "https listening on {}:{} (admin API under /api/v1/, device bridge under /v1/)",
+                   cfg.https.listen_address, *https_port);
+  if (*bootstrap) {
+    announce_bootstrap_token(**bootstrap, paths.root);
+  }
+  aegis::log::info(component,
+                   "manage devices with: aegisctl login --server https://localhost:{} --ca-file "
+                   "{} --token <admin token>. Give devices {} as their only trusted root. Stop "
+                   "with Ctrl-C or SIGTERM.",
+                   *https_port, paths.ca_cert.string(), paths.ca_cert.string());
   if (account_count == 0) {
     aegis::log::info(component, "no application accounts yet: add a line 'user:HASH' (HASH from "
                                 "`echo -n PASSWORD | aegisd --hash-password`) to a file and set "
                                 "mqtt.accounts_file to it");
   }
-  aegis::log::info(component,
-                   "connect with: mosquitto_sub --cafile {} -h localhost -p {} -u USER -P "
-                   "PASSWORD -t '#'. Give devices {} as their only trusted root. Stop with "
-                   "Ctrl-C or SIGTERM.",
-                   paths.ca_cert.string(), bound->port, paths.ca_cert.string());
   aegis::log::flush();
 
   const int sig = wait_for_shutdown(signals);
   aegis::log::info(component, "received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   aegis::log::flush();
   mqtt.shutdown(std::chrono::seconds{5}); // DISCONNECT 0x8B to every v5 client
+  http_bridge.shutdown();                 // open long polls answer 503
   net.stop(std::chrono::seconds{5});
   mqtt.stop();
+  storage.stop(); // runs every accepted write before the store closes
   aegis::log::info(component, "stopped");
   aegis::log::flush();
   return 0;

@@ -42,7 +42,8 @@ protected:
 
 TEST_F(Aegisd, FirstStartInitialisesThenStopsCleanlyOnSigterm) {
   {
-    auto p = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string()});
+    auto p = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
+                           "--data-dir", dir_.string()});
     ASSERT_TRUE(p.wait_for_output("ready")) << p.output();
     EXPECT_NE(p.output().find("initialised new data directory"), std::string::npos);
     EXPECT_NE(p.output().find("ca.crt"), std::string::npos) << "says where the root is";
@@ -54,8 +55,8 @@ TEST_F(Aegisd, FirstStartInitialisesThenStopsCleanlyOnSigterm) {
   EXPECT_TRUE(fs::exists(dir_ / "ca" / "ca.crt"));
   EXPECT_TRUE(fs::exists(dir_ / "tls" / "server.crt"));
 
-  auto again = start_aegisd(
-      {"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string(), "--log-format", "json"});
+  auto again = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
+                             "--data-dir", dir_.string(), "--log-format", "json"});
   ASSERT_TRUE(again.wait_for_output("\"msg\":\"ready\"")) << again.output();
   EXPECT_EQ(again.output().find("initialised new data directory"), std::string::npos);
   again.signal(SIGINT);
@@ -73,13 +74,15 @@ TEST_F(Aegisd, BadConfigurationExitsWithCode2) {
 
 TEST_F(Aegisd, ReadableMasterKeyIsRefusedAtStart) {
   {
-    auto p = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string()});
+    auto p = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
+                           "--data-dir", dir_.string()});
     ASSERT_TRUE(p.wait_for_output("ready")) << p.output();
     p.signal(SIGTERM);
     ASSERT_EQ(p.wait_exit(), 0);
   }
   ::chmod((dir_ / "master.key").c_str(), 0644);
-  auto p = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--data-dir", dir_.string()});
+  auto p = start_aegisd({"--mqtt-listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
+                         "--data-dir", dir_.string()});
   EXPECT_EQ(p.wait_exit(), 1);
   EXPECT_NE(p.output().find("master.key"), std::string::npos) << p.output();
 }

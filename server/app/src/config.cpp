@@ -114,7 +114,7 @@ log::output_format parse_format_or_fail(std::string_view text, std::string_view 
 
 // "127.0.0.1:8883", "[::1]:8883" or "localhost:0".
 void parse_listen_or_fail(std::string_view text, std::string_view source, std::string_view key,
-                          mqtt_config& out) {
+                          std::string& out_address, std::uint16_t& out_port) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
     fail(source, key, fmt::format("'{}' is not address:port", text));
@@ -137,8 +137,42 @@ void parse_listen_or_fail(std::string_view text, std::string_view source, std::s
   if (port > 65535U) {
     fail(source, key, fmt::format("port {} is over 65535", port));
   }
-  out.listen_address = std::string(host);
-  out.listen_port = static_cast<std::uint16_t>(port);
+  out_address = std::string(host);
+  out_port = static_cast<std::uint16_t>(port);
+}
+
+std::vector<acl_rule_config> parse_acl(const toml::table& mqtt, std::string_view source) {
+  std::vector<acl_rule_config> rules;
+  const toml::node* node = mqtt.get("acl");
+  if (node == nullptr) {
+    return rules;
+  }
+  const toml::array* arr = node->as_array();
+  if (arr == nullptr) {
+    fail(source, "mqtt.acl", "must be an array of tables ([[mqtt.acl]])");
+  }
+  std::size_t index = 0;
+  for (const auto& item : *arr) {
+    const std::string key = fmt::format("mqtt.acl[{}]", index++);
+    const toml::table* t = item.as_table();
+    if (t == nullptr) {
+      fail(source, key, "must be a table with user, access and pattern");
+    }
+    reject_unknown_keys(*t, key + ".", {"user", "access", "pattern"}, source);
+    acl_rule_config rule;
+    rule.user = get_string(*t, "user", key + ".user", "", source);
+    rule.access = get_string(*t, "access", key + ".access", "both", source);
+    if (rule.access != "publish" && rule.access != "subscribe" && rule.access != "both") {
+      fail(source, key + ".access",
+           fmt::format("'{}' is not one of publish, subscribe, both", rule.access));
+    }
+    rule.pattern = get_string(*t, "pattern", key + ".pattern", "", source);
+    if (rule.pattern.empty()) {
+      fail(source, key + ".pattern", "must not be empty");
+    }
+    rules.push_back(std::move(rule));
+  }
+  return rules;
 }
 
 std::string_view format_name(log::output_format f) {
@@ -156,7 +190,7 @@ config parse_config(std::string_view toml_text, std::string_view source_name) {
     throw config_error(
         fmt::format("{}:{}:{}: {}", source_name, where.line, where.column, e.description()));
   }
-  reject_unknown_keys(root, "", {"server", "tls", "mqtt"}, source_name);
+  reject_unknown_keys(root, "", {"server", "tls", "mqtt", "https", "auth"}, source_name);
 
   config cfg;
   if (const toml::table* server = section(root, "server", source_name)) {
@@ -194,17 +228,35 @@ config parse_config(std::string_view toml_text, std::string_view source_name) {
         24 * get_int(*tls, "renew_before_days", "tls.renew_before_days", 30, 1, 365, source_name));
   }
   if (const toml::table* mqtt = section(root, "mqtt", source_name)) {
-    reject_unknown_keys(*mqtt, "mqtt.", {"listen", "max_packet_size", "accounts_file"},
+    reject_unknown_keys(*mqtt, "mqtt.", {"listen", "max_packet_size", "accounts_file", "acl"},
                         source_name);
     if (mqtt->get("listen") != nullptr) {
       parse_listen_or_fail(get_string(*mqtt, "listen", "mqtt.listen", "", source_name), source_name,
-                           "mqtt.listen", cfg.mqtt);
+                           "mqtt.listen", cfg.mqtt.listen_address, cfg.mqtt.listen_port);
     }
+    cfg.mqtt.acl = parse_acl(*mqtt, source_name);
     cfg.mqtt.max_packet_size =
         static_cast<std::uint32_t>(get_int(*mqtt, "max_packet_size", "mqtt.max_packet_size",
                                            cfg.mqtt.max_packet_size, 64, 268'435'455, source_name));
     cfg.mqtt.accounts_file =
         get_string(*mqtt, "accounts_file", "mqtt.accounts_file", "", source_name);
+  }
+  if (const toml::table* https = section(root, "https", source_name)) {
+    reject_unknown_keys(*https, "https.", {"listen", "max_body_bytes"}, source_name);
+    if (https->get("listen") != nullptr) {
+      parse_listen_or_fail(get_string(*https, "listen", "https.listen", "", source_name),
+                           source_name, "https.listen", cfg.https.listen_address,
+                           cfg.https.listen_port);
+    }
+    cfg.https.max_body_bytes = static_cast<std::size_t>(get_int(
+        *https, "max_body_bytes", "https.max_body_bytes",
+        static_cast<std::int64_t>(cfg.https.max_body_bytes), 1024, 64 * 1024 * 1024, source_name));
+  }
+  if (const toml::table* auth = section(root, "auth", source_name)) {
+    reject_unknown_keys(*auth, "auth.", {"jwt_skew_seconds"}, source_name);
+    cfg.auth.jwt_skew =
+        std::chrono::seconds(get_int(*auth, "jwt_skew_seconds", "auth.jwt_skew_seconds",
+                                     cfg.auth.jwt_skew.count(), 0, 3600, source_name));
   }
   if (cfg.tls.server_dns_names.empty() && cfg.tls.server_ip_addresses.empty()) {
     fail(source_name, "tls", "server_dns_names and server_ip_addresses are both empty");
@@ -237,7 +289,12 @@ config load_config(const std::optional<std::filesystem::path>& file,
     cfg.log_format = parse_format_or_fail(*overrides.log_format, "command line", "--log-format");
   }
   if (overrides.mqtt_listen) {
-    parse_listen_or_fail(*overrides.mqtt_listen, "command line", "--mqtt-listen", cfg.mqtt);
+    parse_listen_or_fail(*overrides.mqtt_listen, "command line", "--mqtt-listen",
+                         cfg.mqtt.listen_address, cfg.mqtt.listen_port);
+  }
+  if (overrides.https_listen) {
+    parse_listen_or_fail(*overrides.https_listen, "command line", "--https-listen",
+                         cfg.https.listen_address, cfg.https.listen_port);
   }
   return cfg;
 }

@@ -35,6 +35,60 @@ TEST(Config, ExampleFileIsTheDefaults) {
   EXPECT_EQ(from_example.mqtt.listen_port, builtin.mqtt.listen_port);
   EXPECT_EQ(from_example.mqtt.max_packet_size, builtin.mqtt.max_packet_size);
   EXPECT_EQ(from_example.mqtt.accounts_file, builtin.mqtt.accounts_file);
+  EXPECT_TRUE(from_example.mqtt.acl.empty());
+  EXPECT_EQ(from_example.https.listen_address, builtin.https.listen_address);
+  EXPECT_EQ(from_example.https.listen_port, builtin.https.listen_port);
+  EXPECT_EQ(from_example.https.max_body_bytes, builtin.https.max_body_bytes);
+  EXPECT_EQ(from_example.auth.jwt_skew, builtin.auth.jwt_skew);
+}
+
+TEST(Config, AuthSection) {
+  EXPECT_EQ(config{}.auth.jwt_skew, std::chrono::seconds(600));
+  EXPECT_EQ(parse_config("[auth]\njwt_skew_seconds = 2\n").auth.jwt_skew, std::chrono::seconds(2));
+  EXPECT_THROW(parse_config("[auth]\njwt_skew_seconds = 7200\n"), config_error);
+  EXPECT_THROW(parse_config("[auth]\nskew = 1\n"), config_error);
+}
+
+TEST(Config, HttpsSection) {
+  const config defaults;
+  EXPECT_EQ(defaults.https.listen_port, 8443);
+  const config cfg = parse_config(R"(
+[https]
+listen = "127.0.0.2:0"
+max_body_bytes = 2048
+)");
+  EXPECT_EQ(cfg.https.listen_address, "127.0.0.2");
+  EXPECT_EQ(cfg.https.listen_port, 0);
+  EXPECT_EQ(cfg.https.max_body_bytes, 2048U);
+  EXPECT_THROW(parse_config("[https]\nmax_body_bytes = 10\n"), config_error);
+  EXPECT_THROW(parse_config("[https]\nlisten = \"nope\"\n"), config_error);
+  EXPECT_THROW(parse_config("[https]\nport = 1\n"), config_error);
+
+  config_overrides o;
+  o.https_listen = "127.0.0.1:9443";
+  const config flagged = load_config(std::nullopt, o);
+  EXPECT_EQ(flagged.https.listen_port, 9443);
+}
+
+TEST(Config, MqttAclRules) {
+  const config cfg = parse_config(R"(
+[[mqtt.acl]]
+user = "backend"
+access = "subscribe"
+pattern = "projects/p/locations/l/registries/r/devices/+/events/#"
+
+[[mqtt.acl]]
+pattern = "projects/p/locations/l/registries/r/devices/+/state"
+)");
+  ASSERT_EQ(cfg.mqtt.acl.size(), 2U);
+  EXPECT_EQ(cfg.mqtt.acl[0].user, "backend");
+  EXPECT_EQ(cfg.mqtt.acl[0].access, "subscribe");
+  EXPECT_EQ(cfg.mqtt.acl[1].user, "");
+  EXPECT_EQ(cfg.mqtt.acl[1].access, "both");
+  EXPECT_THROW(parse_config("[[mqtt.acl]]\naccess = \"read\"\npattern = \"a\"\n"), config_error);
+  EXPECT_THROW(parse_config("[[mqtt.acl]]\nuser = \"x\"\n"), config_error);
+  EXPECT_THROW(parse_config("[[mqtt.acl]]\npattern = \"a\"\ncolour = 1\n"), config_error);
+  EXPECT_THROW(parse_config("[mqtt]\nacl = 3\n"), config_error);
 }
 
 TEST(Config, MqttSection) {

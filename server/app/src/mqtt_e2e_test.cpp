@@ -49,8 +49,9 @@ protected:
         aegis::bytes_view(reinterpret_cast<const std::uint8_t*>(password.data()), password.size()));
     ASSERT_TRUE(hash);
     std::ofstream(dir_ / "accounts") << "# test accounts\nalice:" << *hash << "\n";
-    std::ofstream(dir_ / "aegisd.toml") << "[mqtt]\nlisten = \"127.0.0.1:0\"\naccounts_file = \""
-                                        << (dir_ / "accounts").string() << "\"\n";
+    std::ofstream(dir_ / "aegisd.toml")
+        << "[mqtt]\nlisten = \"127.0.0.1:0\"\naccounts_file = \"" << (dir_ / "accounts").string()
+        << "\"\n[https]\nlisten = \"127.0.0.1:0\"\n";
 
     aegisd_ = std::make_unique<child>(
         std::vector<std::string>{AEGISD_PATH, "--config", (dir_ / "aegisd.toml").string(),

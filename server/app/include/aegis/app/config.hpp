@@ -37,6 +37,14 @@ struct tls_config {
   std::chrono::hours renew_before{24 * 30};
 };
 
+// One [[mqtt.acl]] rule: `user` (empty: every account) may `access` ("publish", "subscribe" or
+// "both") topics matching `pattern` (an MQTT filter; "%u" is the user name, "%c" the client id).
+struct acl_rule_config {
+  std::string user;
+  std::string access{"both"};
+  std::string pattern;
+};
+
 struct mqtt_config {
   // The MQTT over TLS listener ("address:port"; port 0 picks a free one, logged at start).
   std::string listen_address{"127.0.0.1"};
@@ -46,6 +54,23 @@ struct mqtt_config {
   // Application accounts: lines "username:$pbkdf2-sha256$..." (aegisd --hash-password). Empty
   // or missing: no account can log in.
   std::filesystem::path accounts_file;
+  // What application accounts may do in the device namespace ("projects/..."). Outside it they
+  // may publish and subscribe freely; inside it only what a rule allows.
+  std::vector<acl_rule_config> acl;
+};
+
+struct https_config {
+  // The HTTPS listener: admin API under /api/v1/ ("address:port"; port 0 picks a free one).
+  std::string listen_address{"127.0.0.1"};
+  std::uint16_t listen_port = 8443;
+  // Largest request body accepted (413 above it).
+  std::size_t max_body_bytes = 1024U * 1024U;
+};
+
+struct auth_config {
+  // Allowed clock difference for device JWTs (iat, exp); a session also lasts until exp + skew,
+  // as IoT Core did.
+  std::chrono::seconds jwt_skew{600};
 };
 
 struct config {
@@ -54,6 +79,8 @@ struct config {
   log::output_format log_format = log::output_format::human;
   tls_config tls;
   mqtt_config mqtt;
+  https_config https;
+  auth_config auth;
 };
 
 // Values given on the command line; each one set overrides the file.
@@ -61,7 +88,8 @@ struct config_overrides {
   std::optional<std::filesystem::path> data_dir;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
-  std::optional<std::string> mqtt_listen; // "address:port"
+  std::optional<std::string> mqtt_listen;  // "address:port"
+  std::optional<std::string> https_listen; // "address:port"
 };
 
 // Parses TOML text (`source_name` only names it in error messages). Unknown keys are errors:
