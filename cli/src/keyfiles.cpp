@@ -102,6 +102,13 @@ written_key write_device_key(const fs::path& dir, const std::string& device_id,
                              crypto::key_type type, int rsa_bits) {
   check_file_safe_id(device_id);
   std::error_code ec;
+  if (!fs::exists(fs::symlink_status(dir, ec))) {
+    // A new key directory is private to its owner, like the key files in it.
+    if (!fs::create_directories(dir, ec) || ec) {
+      throw ctl_error("file", "cannot create " + dir.string() + ": " + ec.message());
+    }
+    fs::permissions(dir, fs::perms::owner_all, ec);
+  }
   if (!fs::is_directory(dir, ec)) {
     throw ctl_error("file", dir.string() + " is not a directory");
   }

@@ -47,6 +47,18 @@ TEST(KeyFilesRules, FormatsAndTypes) {
   EXPECT_FALSE(parse_key_type("rsa"));
 }
 
+TEST(KeyFilesRules, CreatesAMissingKeyDirectoryPrivate) {
+  temp_dir dir;
+  const auto keys = dir.path() / "keys" / "fleet";
+  const auto k = write_device_key(keys, "d", crypto::key_type::ec_p256);
+  EXPECT_TRUE(std::filesystem::exists(k.private_path));
+  EXPECT_EQ(mode_of(keys), 0700U);
+  EXPECT_EQ(mode_of(k.private_path), 0600U);
+  // A file in the way is still refused.
+  write_new_file(dir.path() / "plain", "x", 0600);
+  EXPECT_THROW(write_device_key(dir.path() / "plain", "d", crypto::key_type::ec_p256), ctl_error);
+}
+
 TEST(KeyFilesRules, RefusesToOverwrite) {
   temp_dir dir;
   write_new_file(dir.path() / "d.key", "old", 0600);
