@@ -5,6 +5,7 @@
 #include "aegis/app/application_authorizer.hpp"
 #include "aegis/app/config.hpp"
 #include "aegis/app/data_dir.hpp"
+#include "aegis/app/store_audit_sink.hpp"
 #include "aegis/auth/authenticator.hpp"
 #include "aegis/auth/failure_limiter.hpp"
 #include "aegis/auth/jwt_authenticator.hpp"
@@ -316,7 +317,8 @@ int main(int argc, char** argv) {
   // Who may connect: devices by client certificate or JWT, application accounts by password.
   aegis::auth::memory_account_store accounts;
   const std::size_t account_count = load_accounts(cfg.mqtt.accounts_file, accounts);
-  aegis::auth::log_audit_sink audit;
+  aegis::auth::log_audit_sink audit_log;
+  aegis::app::store_audit_sink audit(operators, run_blocking, &audit_log);
   aegis::auth::failure_limiter limiter(aegis::real_clock());
   // Only password guesses are rate-limited per address (PBKDF2 is the costly check); a JWT or a
   // certificate cannot be guessed, and many devices share one NAT address.

@@ -440,6 +440,16 @@ TEST_F(DeviceE2E, HostileDevicesAreRefusedAndLeakNothing) {
   }
   EXPECT_EQ(aegisd_->exit_code(), -1);
   EXPECT_TRUE(aegisd_->running()) << aegisd_->output();
+
+  // The operator sees why each device was refused; the devices were only told "no".
+  const auto audit = api("GET", "/api/v1/audit?action=mqtt.authenticate&pageSize=1000");
+  ASSERT_EQ(audit.first, 200) << audit.second.dump();
+  const std::string records = audit.second.dump();
+  EXPECT_NE(records.find("UNAUTHENTICATED"), std::string::npos) << records;
+  for (const std::string why : {"JWT audience is not the device's project",
+                                "JWT signature verifies with no credential", "malformed JWT"}) {
+    EXPECT_NE(records.find(why), std::string::npos) << why << " in " << records;
+  }
 }
 
 TEST_F(DeviceE2E, BlockingCutsTheLiveSessionAndRefusesReconnects) {
