@@ -3,6 +3,7 @@
 #include "aegis/broker/subscription_tree.hpp"
 #include "aegis/mqtt/codec.hpp"
 #include "aegis/mqtt/topic.hpp"
+#include "token_bucket.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,15 @@ namespace aegis::broker {
 
 namespace {
 
+using detail::token_bucket;
+
+// Whether two identities are the same principal: the same device, or the same account.
+bool same_principal(const auth::identity& a, const auth::identity& b) {
+  if (a.kind == auth::identity_kind::application || b.kind == auth::identity_kind::application) {
+    return a.kind == b.kind && a.account == b.account;
+  }
+  return a.device == b.device;
+}
 using mqtt::protocol_version;
 using mqtt::qos;
 using mqtt::reason_code;
@@ -73,37 +83,6 @@ struct session {
   // Armed while connected; after an abnormal close it is pending until will_at or session end.
   std::optional<mqtt::will_message> will;
   std::optional<steady_time> will_at;
-};
-
-// Integer token bucket in thousandths of a token, refilled from the time passed in.
-class token_bucket {
-public:
-  token_bucket() = default;
-  token_bucket(rate_limit r, steady_time now)
-      : per_second_(r.per_second), capacity_(std::int64_t{r.burst} * 1000), tokens_(capacity_),
-        last_(now) {}
-
-  bool try_take(steady_time now) {
-    if (per_second_ == 0) {
-      return true;
-    }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_).count();
-    if (ms > 0) {
-      tokens_ = std::min(capacity_, tokens_ + ms * std::int64_t{per_second_});
-      last_ = now;
-    }
-    if (tokens_ < 1000) {
-      return false;
-    }
-    tokens_ -= 1000;
-    return true;
-  }
-
-private:
-  std::uint32_t per_second_ = 0;
-  std::int64_t capacity_ = 0;
-  std::int64_t tokens_ = 0;
-  steady_time last_{};
 };
 
 struct connection {
@@ -776,6 +755,15 @@ struct broker_core::state {
     session* s = nullptr;
     if (auto it = by_client_id.find(std::string_view(p.client_id)); it != by_client_id.end()) {
       s = it->second.get();
+    }
+    if (s != nullptr && !same_principal(s->identity.who, who.who)) {
+      // A client id names a session, not who may use it: another principal may neither resume
+      // it (its subscriptions were authorized for their owner) nor take it over.
+      ++stats.foreign_session_refused;
+      ack.reason = reason_code::not_authorized;
+      send(c, ack);
+      out.push_back(close_action{id, ack.reason});
+      return;
     }
     if (s != nullptr && s->conn) {
       // Takeover [MQTT-3.1.4-3]: the old connection is told and forgotten first, so that its

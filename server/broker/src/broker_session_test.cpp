@@ -139,6 +139,36 @@ TEST_F(BrokerSession, MQTT_3_1_4_3_TakeoverNewConnectFirst) {
   EXPECT_EQ(core().connection_count(), 2U);
 }
 
+// A client id names a session, not a right to it: another account can neither take over a
+// live session nor resume a stored one (whose subscriptions were authorized for its owner).
+TEST_F(BrokerSession, AnotherPrincipalCannotTakeOverOrResumeASession) {
+  auto owner = connect_packet("ingest", protocol_version::v5, false);
+  owner.properties.session_expiry_interval = 3600;
+  core().on_connect(1, std::move(owner), client_identity{"ops"}, now());
+  packet(1, subscribe_packet(1, "t", qos::at_least_once));
+
+  auto thief = connect_packet("ingest", protocol_version::v5, false);
+  const auto as = core().on_connect(2, std::move(thief), client_identity{"viewer"}, now());
+  EXPECT_EQ(sends_to(as, 1), 0U) << "the owner was not disturbed";
+  ASSERT_EQ(sent<mqtt::connack>(as, 2).size(), 1U);
+  EXPECT_EQ(sent<mqtt::connack>(as, 2)[0].reason, reason_code::not_authorized);
+  EXPECT_FALSE(sent<mqtt::connack>(as, 2)[0].session_present);
+  EXPECT_EQ(closed(as, 2), reason_code::not_authorized);
+  EXPECT_EQ(core().stats().foreign_session_refused, 1U);
+  EXPECT_TRUE(core().find_session("ingest")->connected);
+
+  // Offline, the stored session is still the owner's alone.
+  EXPECT_TRUE(drop(1).empty());
+  auto again = connect_packet("ingest", protocol_version::v3_1_1, true);
+  const auto bs = core().on_connect(3, std::move(again), client_identity{"viewer"}, now());
+  EXPECT_EQ(closed(bs, 3), reason_code::not_authorized);
+  ASSERT_TRUE(core().find_session("ingest"));
+  EXPECT_EQ(core().find_session("ingest")->subscriptions, 1U);
+  auto back = connect_packet("ingest", protocol_version::v5, false);
+  const auto cs = core().on_connect(4, std::move(back), client_identity{"ops"}, now());
+  EXPECT_TRUE(sent<mqtt::connack>(cs, 4).at(0).session_present);
+}
+
 // Takeover, old close first: an ordinary resume, nothing sent to the old connection.
 TEST_F(BrokerSession, MQTT_3_1_4_3_TakeoverOldCloseFirst) {
   connect_persistent(1, "dev");

@@ -4,10 +4,12 @@
 #include "aegis/base/log.hpp"
 #include "aegis/broker/errors.hpp"
 #include "aegis/registry/errors.hpp"
+#include "token_bucket.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <set>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -90,34 +92,7 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-class bucket {
-public:
-  bucket() = default;
-  bucket(rate_limit r, steady_time now)
-      : per_second_(r.per_second), capacity_(std::int64_t{r.burst} * 1000), tokens_(capacity_),
-        last_(now) {}
-  bool try_take(steady_time now) {
-    if (per_second_ == 0) {
-      return true;
-    }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_).count();
-    if (ms > 0) {
-      tokens_ = std::min(capacity_, tokens_ + ms * std::int64_t{per_second_});
-      last_ = now;
-    }
-    if (tokens_ < 1000) {
-      return false;
-    }
-    tokens_ -= 1000;
-    return true;
-  }
-
-private:
-  std::uint32_t per_second_ = 0;
-  std::int64_t capacity_ = 0;
-  std::int64_t tokens_ = 0;
-  steady_time last_{};
-};
+using bucket = detail::token_bucket;
 
 } // namespace
 
@@ -848,6 +823,21 @@ void device_bridge::publish_config(const registry::device_key& device,
     if (device_conn* dc = find(id)) {
       deliver_config(*dc, device.device.value(), latest, false);
     }
+  }
+}
+
+void device_bridge::revalidate_registry(const registry::registry_key& reg) {
+  std::set<registry::device_key> keys;
+  for (const auto& [id, dc] : devices_) {
+    if (dc->who.device.registry == reg) {
+      keys.insert(dc->who.device);
+      for (const auto& leaf : dc->attached) {
+        keys.insert(dc->key_of(leaf.first));
+      }
+    }
+  }
+  for (const auto& key : keys) {
+    revalidate_device(key, nullptr);
   }
 }
 

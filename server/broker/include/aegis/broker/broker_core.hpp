@@ -88,6 +88,8 @@ struct broker_stats {
   std::uint64_t takeovers = 0;
   std::uint64_t wills_published = 0;
   std::uint64_t retained_refused = 0;
+  // A CONNECT naming a session that belongs to another account or device (CONNACK 0x87 / 5).
+  std::uint64_t foreign_session_refused = 0;
 };
 
 // A read-only look at one session, for metrics and tests.
