@@ -149,8 +149,13 @@ public:
     mqtt_.revalidate_device(device);
     http_.device_changed(device);
   }
+  void registry_changed(const aegis::registry::registry_key& registry) override {
+    mqtt_.revalidate_registry(registry);
+    http_.registry_changed(registry);
+  }
   void certificate_revoked(const std::string& serial_hex) override {
     mqtt_.revoke_certificate(serial_hex);
+    http_.certificate_revoked();
   }
 
 private:

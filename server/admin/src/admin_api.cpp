@@ -105,6 +105,7 @@ void null_device_channel::send_command(const reg::device_key& /*device*/, std::s
 void null_device_channel::config_changed(const reg::device_key& /*device*/,
                                          const reg::config_version& /*latest*/) {}
 void null_device_channel::device_changed(const reg::device_key& /*device*/) {}
+void null_device_channel::registry_changed(const reg::registry_key& /*registry*/) {}
 void null_device_channel::certificate_revoked(const std::string& /*serial_hex*/) {}
 
 // --- the API ---
@@ -556,7 +557,9 @@ struct admin_api::impl {
       }
     }
     c.detail = "updateMask=" + std::string(*mask_text);
-    return json_reply(to_json(take(deps.registry.update_registry(key, u))));
+    auto updated = take(deps.registry.update_registry(key, u));
+    deps.devices.registry_changed(key);
+    return json_reply(to_json(updated));
   }
 
   reply delete_registry(call& c) {

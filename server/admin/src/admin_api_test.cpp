@@ -28,6 +28,7 @@ struct recording_channel final : device_channel {
   std::vector<std::pair<registry::device_key, std::string>> commands;
   std::vector<std::int64_t> configs;
   std::vector<registry::device_key> changed;
+  std::vector<registry::registry_key> registries_changed;
   std::vector<std::string> revoked;
 
   void send_command(const registry::device_key& device, std::string subfolder, bytes /*payload*/,
@@ -40,6 +41,9 @@ struct recording_channel final : device_channel {
     configs.push_back(latest.version);
   }
   void device_changed(const registry::device_key& device) override { changed.push_back(device); }
+  void registry_changed(const registry::registry_key& registry) override {
+    registries_changed.push_back(registry);
+  }
   void certificate_revoked(const std::string& serial_hex) override {
     revoked.push_back(serial_hex);
   }
@@ -504,6 +508,10 @@ TEST_F(admin_api_test, field_masks) {
   EXPECT_EQ(r.j()["httpConfig"]["httpEnabledState"], "HTTP_DISABLED");
   EXPECT_EQ(r.j()["mqttConfig"]["mqttEnabledState"], "MQTT_ENABLED");
   EXPECT_EQ(r.j()["logLevel"], "INFO");
+  // Live sessions of the registry's devices are re-checked (HTTP is off now).
+  ASSERT_EQ(channel_.registries_changed.size(), 1u);
+  EXPECT_EQ(registry::to_name(channel_.registries_changed[0]),
+            reg.substr(std::string("/api/v1/").size()));
 }
 
 TEST_F(admin_api_test, config_compare_and_set_conflict_is_409_aborted) {

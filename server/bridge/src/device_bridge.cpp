@@ -786,6 +786,25 @@ struct device_bridge::impl {
   }
 
   void device_changed(const registry::device_key& device) {
+    recheck_where([&device](const poll& p) {
+      // The device's own polls, and those a gateway that changed holds for others.
+      return p.device == device || (!p.delegated.empty() && p.path_device == device);
+    });
+  }
+
+  void registry_changed(const registry::registry_key& reg) {
+    recheck_where([&reg](const poll& p) { return p.device.registry == reg; });
+  }
+
+  void certificate_revoked() {
+    recheck_where([](const poll& p) { return !p.credentials->peer_certificates.empty(); });
+  }
+
+  // Re-runs the whole chain for each open poll `affected` selects: the same rules as a new
+  // request (deleted, blocked, HTTP disabled, credential removed, expired or revoked), each
+  // decision audited; a poll that no longer passes is answered with the refusal at once.
+  template <class Pred>
+  void recheck_where(const Pred& affected) {
     struct held_poll {
       std::uint64_t id;
       registry::device_key device;
@@ -796,28 +815,15 @@ struct device_bridge::impl {
     std::vector<held_poll> held;
     {
       std::lock_guard lock(mutex);
-      const auto add = [&](std::uint64_t id, const poll& p) {
-        held.push_back({id, p.device, p.credentials, p.path_device, p.delegated});
-      };
-      if (const auto it = devices.find(device); it != devices.end()) {
-        for (const auto id : it->second.polls) {
-          add(id, polls.at(id));
-        }
-      }
-      if (delegated_polls > 0) {
-        // A gateway changed (blocked, deleted, unbound...): the polls it holds for others.
-        for (const auto& [id, p] : polls) {
-          if (!p.delegated.empty() && p.path_device == device && p.device != device) {
-            add(id, p);
-          }
+      for (const auto& [id, p] : polls) {
+        if (affected(p)) {
+          held.push_back({id, p.device, p.credentials, p.path_device, p.delegated});
         }
       }
     }
     if (held.empty()) {
       return;
     }
-    // Re-run the whole chain for each poll: the same rules as a new request (deleted, blocked,
-    // HTTP disabled, credential removed or expired), and each decision audited.
     auto recheck = [this, held]() {
       for (const auto& h : held) {
         auto admitted = admit(*h.credentials, h.path_device, h.delegated);
@@ -1011,6 +1017,14 @@ void device_bridge::config_changed(const registry::device_key& device,
 
 void device_bridge::device_changed(const registry::device_key& device) {
   impl_->device_changed(device);
+}
+
+void device_bridge::registry_changed(const registry::registry_key& reg) {
+  impl_->registry_changed(reg);
+}
+
+void device_bridge::certificate_revoked() {
+  impl_->certificate_revoked();
 }
 
 void device_bridge::shutdown() {

@@ -56,6 +56,8 @@ public:
                     const std::function<void(std::error_code)>& done);
   void publish_config(const registry::device_key& device, const registry::config_version& latest);
   void revalidate_device(const registry::device_key& device, std::function<void()> done);
+  // Every device (and attached leaf) with a session in `reg`, as revalidate_device.
+  void revalidate_registry(const registry::registry_key& reg);
   void revoke_certificate(const std::string& serial_hex);
   // Telemetry a device sent another way (the HTTPS bridge, already authenticated, authorized,
   // size-checked and recorded there): routed to application subscribers exactly as the same

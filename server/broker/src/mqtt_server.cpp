@@ -566,6 +566,11 @@ void mqtt_server::revalidate_device(const registry::device_key& device,
   }
 }
 
+void mqtt_server::revalidate_registry(const registry::registry_key& reg) {
+  auto* s = shared_.get();
+  (void)s->post_core([s, reg] { s->bridge->revalidate_registry(reg); });
+}
+
 void mqtt_server::revoke_certificate(std::string serial_hex) {
   auto* s = shared_.get();
   (void)s->post_core(

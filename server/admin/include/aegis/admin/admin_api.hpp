@@ -46,6 +46,9 @@ public:
   // After block/unblock, credential change, unbind, delete: live sessions are re-checked (and
   // kicked).
   virtual void device_changed(const registry::device_key& device) = 0;
+  // After a registry update (MQTT/HTTP turned off, CA certificates removed): every live session
+  // and poll of its devices is re-checked.
+  virtual void registry_changed(const registry::registry_key& registry) = 0;
   virtual void certificate_revoked(const std::string& serial_hex) = 0;
 };
 
@@ -103,6 +106,7 @@ public:
   void config_changed(const registry::device_key& device,
                       const registry::config_version& latest) override;
   void device_changed(const registry::device_key& device) override;
+  void registry_changed(const registry::registry_key& registry) override;
   void certificate_revoked(const std::string& serial_hex) override;
 };
 

@@ -109,6 +109,11 @@ public:
   // on the executor and answered 401 (deleted device, credential removed) or 403 (blocked, HTTP
   // disabled, no longer bound) at once; unaffected polls stay open.
   void device_changed(const registry::device_key& device);
+  // A registry changed (HTTP turned off, CA certificates removed): every open poll of its devices
+  // is re-checked as a new request would be, and answered with the refusal if it fails.
+  void registry_changed(const registry::registry_key& reg);
+  // A certificate was revoked: every open poll opened with a client certificate is re-checked.
+  void certificate_revoked();
   // Answers every open poll 503 and refuses (503) every request from now on. Idempotent.
   void shutdown();
 

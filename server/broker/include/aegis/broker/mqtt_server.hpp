@@ -78,6 +78,9 @@ public:
   // and any close were handed to the connection.
   void revalidate_device(const registry::device_key& device);
   void revalidate_device(const registry::device_key& device, std::function<void()> done);
+  // revalidate_device for every device with a session in the registry (MQTT turned off, the
+  // registry deleted...).
+  void revalidate_registry(const registry::registry_key& reg);
   // Sessions opened with a client certificate of that serial (hex, any case) close with
   // DISCONNECT 0x87.
   void revoke_certificate(std::string serial_hex);
