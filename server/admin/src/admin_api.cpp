@@ -302,7 +302,7 @@ struct admin_api::impl {
     r.at = deps.clk.wall_now();
     r.actor = c.actor;
     r.action = action;
-    r.target = target;
+    r.target = target.substr(0, 512); // a path is client-chosen: bounded like the detail
     r.outcome = outcome;
     r.detail = detail.substr(0, 512);
     r.source_address = c.req.remote_address;
@@ -1182,20 +1182,49 @@ struct admin_api::impl {
   }
 
   reply get_crl(call& /*c*/) {
+    // Unauthenticated by design (relying parties fetch it), so it must stay cheap: the signed
+    // CRL is kept and made again only when the list grew (revocations are never undone) or it
+    // is an hour old.
+    auto revoked = take(deps.operators.list_revocations());
+    const wall_time now = deps.clk.wall_now();
+    {
+      const std::lock_guard lock(crl_mutex);
+      if (crl_cache && crl_cache->entries == revoked.size() &&
+          now - crl_cache->made < std::chrono::hours{1}) {
+        return crl_reply(crl_cache->der);
+      }
+    }
     std::vector<crypto::revoked_entry> entries;
-    for (const auto& r : take(deps.operators.list_revocations())) {
+    for (const auto& r : revoked) {
       entries.push_back({r.serial_hex, r.revoke_time});
     }
-    auto list = take(deps.ca.issue_crl(entries, deps.clk.wall_now(), crl_next_update));
+    auto list = take(deps.ca.issue_crl(entries, now, crl_next_update));
     const auto der = pem_to_der(take(list.to_pem()));
     if (!der) {
       throw api_error(500, "INTERNAL", "internal error");
     }
+    std::string body(der->begin(), der->end());
+    {
+      const std::lock_guard lock(crl_mutex);
+      crl_cache = cached_crl{revoked.size(), now, body};
+    }
+    return crl_reply(std::move(body));
+  }
+
+  static reply crl_reply(std::string der) {
     reply r;
-    r.body.assign(der->begin(), der->end());
+    r.body = std::move(der);
     r.content_type = "application/pkix-crl";
     return r;
   }
+
+  struct cached_crl {
+    std::size_t entries = 0;
+    wall_time made{};
+    std::string der;
+  };
+  std::mutex crl_mutex;
+  std::optional<cached_crl> crl_cache;
 
   // --- tokens, audit ---
 

@@ -752,6 +752,22 @@ TEST_F(admin_api_test, revocation_and_crl) {
   EXPECT_TRUE(parsed->lists("a1b2"));
   EXPECT_FALSE(parsed->lists("a1b3"));
   EXPECT_EQ(parsed->issuer_cn(), "Aegis test CA");
+
+  // The same list gives the same signed CRL (kept, not re-signed per request); a new revocation
+  // is in the next one.
+  EXPECT_EQ(call("GET", "/api/v1/crl", {}, std::nullopt, true).body, crl.body);
+  ASSERT_EQ(call("POST", "/api/v1/certificates:revoke", R"({"serial":"a1b3"})").status, 200u);
+  auto again = call("GET", "/api/v1/crl", {}, std::nullopt, true);
+  EXPECT_NE(again.body, crl.body);
+  std::string pem2 = "-----BEGIN X509 CRL-----\n";
+  const std::string b64_2 = base64_encode(as_bytes(again.body));
+  for (std::size_t i = 0; i < b64_2.size(); i += 64) {
+    pem2 += b64_2.substr(i, 64) + "\n";
+  }
+  pem2 += "-----END X509 CRL-----\n";
+  auto parsed2 = crypto::crl::from_pem(pem2);
+  ASSERT_TRUE(parsed2.has_value());
+  EXPECT_TRUE(parsed2->lists("a1b3"));
 }
 
 TEST(admin_tokens, format_and_parsing) {
