@@ -83,6 +83,22 @@ inline bool subscription_denied(const run_result& r) {
   return contains(r.output, "All subscription requests were denied") || (r.rc != 0 && r.rc != -1);
 }
 
+// mosquitto_pub/_sub reached the server and were refused at connect (CONNACK with a refusal,
+// or a TLS handshake the server failed): not a local error such as an argument libmosquitto
+// rejects before sending anything.
+inline bool refused_at_connect(const run_result& r) {
+  return r.rc != 0 && r.rc != -1 &&
+         (contains(r.output, "Connection error") || contains(r.output, "TLS") ||
+          contains(r.output, "Connection Refused") || contains(r.output, "protocol error"));
+}
+
+// mosquitto_pub connected and the server then closed the connection (on a refused PUBLISH).
+inline bool closed_by_server(const run_result& r) {
+  return r.rc != 0 && r.rc != -1 &&
+         (contains(r.output, "connection was lost") ||
+          contains(r.output, "not currently connected") || contains(r.output, "Not authorized"));
+}
+
 inline std::vector<std::string> with(std::vector<std::string> argv,
                                      std::initializer_list<std::string> more) {
   argv.insert(argv.end(), more);
@@ -116,9 +132,9 @@ protected:
     std::ofstream toml(dir_ / "aegisd.toml");
     toml << "[mqtt]\nlisten = \"127.0.0.1:0\"\naccounts_file = \"" << (dir_ / "accounts").string()
          << "\"\n";
-    for (const std::string pattern : {registry_path + "/devices/+/events/#",
-                                      registry_path + "/devices/+/state",
-                                      registry_path + "/devices/+/errors"}) {
+    for (const std::string& pattern :
+         {registry_path + "/devices/+/events/#", registry_path + "/devices/+/state",
+          registry_path + "/devices/+/errors"}) {
       toml << "[[mqtt.acl]]\nuser = \"backend\"\naccess = \"subscribe\"\npattern = \"" << pattern
            << "\"\n";
     }
@@ -206,9 +222,9 @@ protected:
   }
 
   static json es256_credential(const fs::path& key) {
-    return {{"publicKey",
-             {{"format", "ES256_PEM"},
-              {"key", read_text(fs::path(key).replace_extension(".pub"))}}}};
+    return {
+        {"publicKey",
+         {{"format", "ES256_PEM"}, {"key", read_text(fs::path(key).replace_extension(".pub"))}}}};
   }
 
   void create_device(const std::string& id, json device, const std::string& reg = registry_id) {
@@ -252,9 +268,8 @@ protected:
   // A mosquitto client with a client certificate and no user name or password.
   std::vector<std::string> cert_client(const std::string& tool, const std::string& client_id,
                                        const fs::path& cert, const fs::path& key) const {
-    return {tool,         "--cafile",    ca_,     "-h",          "localhost",
-            "-p",         mqtt_port_,    "-i",    client_id,     "-V",
-            "mqttv311",   "--cert",      cert.string(), "--key", key.string()};
+    return {tool,      "--cafile", ca_,        "-h",     "localhost",   "-p",    mqtt_port_,  "-i",
+            client_id, "-V",       "mqttv311", "--cert", cert.string(), "--key", key.string()};
   }
 
   std::vector<std::string> backend_client(const std::string& tool,
