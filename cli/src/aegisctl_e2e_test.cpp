@@ -4,13 +4,13 @@
 #include "aegis/crypto/keys.hpp"
 #include "aegis/crypto/x509.hpp"
 #include "aegis/ctl/keyfiles.hpp"
+#include "pkcs11_token.hpp"
 #include "test_child_process.hpp"
+#include "test_softhsm.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include <regex>
 
 namespace aegis::ctl {
 namespace {
@@ -49,14 +49,12 @@ protected:
     ASSERT_TRUE(aegisd_->wait_for_output("admin token: aeg_", 10s)) << aegisd_->output();
     // Let both lines complete.
     (void)aegisd_->wait_for_output("\n", 1s);
-    std::smatch m;
     const std::string out = aegisd_->output();
-    ASSERT_TRUE(
-        std::regex_search(out, m, std::regex("https listening on 127\\.0\\.0\\.1:([0-9]+)")))
-        << out;
-    port_ = m[1];
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("admin token: (aeg_[A-Za-z0-9_-]+)"))) << out;
-    admin_token_ = m[1];
+    port_ = testing::token_after(out, "https listening on 127.0.0.1:", "0123456789");
+    ASSERT_FALSE(port_.empty()) << out;
+    admin_token_ = testing::token_after(
+        out, "admin token: ", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+    ASSERT_EQ(admin_token_.rfind("aeg_", 0), 0U) << out;
     ca_ = (data_ / "ca" / "ca.crt").string();
     ASSERT_TRUE(fs::exists(ca_));
     server_ = "https://127.0.0.1:" + port_;
@@ -308,9 +306,56 @@ TEST_F(AegisctlE2E, ProvisioningStory) {
   EXPECT_EQ(ctl({"registry", "delete", "reg1"}).code, 1);
 }
 
+// A device whose key pair is generated inside a PKCS#11 token (SoftHSM2): the API holds exactly
+// the token's public key, and the private key is nowhere but in the token.
+TEST_F(AegisctlE2E, Pkcs11DeviceKey) {
+  if (!testing::softhsm_available()) {
+    GTEST_SKIP() << "SoftHSM2 is not installed (apt-get install softhsm2)";
+  }
+  testing::softhsm_token hsm("se");
+  ASSERT_TRUE(hsm.ready()) << hsm.init_output();
+  EXPECT_OK(ctl({"login", "--server", server_, "--token", admin_token_, "--ca-file", ca_,
+                 "--project", "acme-demo"}));
+  EXPECT_OK(ctl({"project", "create", "acme-demo"}));
+  EXPECT_OK(ctl({"registry", "create", "reg1"}));
+
+  const auto created =
+      ctl({"device", "create", "dev-se", "--registry", "reg1", "--pkcs11", "--module",
+           testing::softhsm_module, "--token-label", "se", "--pin-env", testing::softhsm_pin_env});
+  EXPECT_OK(created);
+  EXPECT_NE(created.output.find("pkcs11 URI: pkcs11:token=se;object=dev-se;type=private"),
+            std::string::npos)
+      << created.output;
+  EXPECT_EQ(created.output.find(testing::softhsm_pin), std::string::npos) << created.output;
+
+  const json d = device("dev-se");
+  ASSERT_EQ(d["credentials"].size(), 1u) << d.dump();
+  EXPECT_EQ(d["credentials"][0]["publicKey"]["format"], "ES256_PEM");
+  auto registered =
+      crypto::public_key::from_pem(d["credentials"][0]["publicKey"]["key"].get<std::string>());
+  ASSERT_TRUE(registered) << d.dump();
+
+  pkcs11::token tok(testing::softhsm_module, "se", as_bytes(testing::softhsm_pin));
+  auto in_token = crypto::public_key::from_pem(tok.public_key_pem("dev-se"));
+  ASSERT_TRUE(in_token);
+  EXPECT_TRUE(*registered == *in_token);
+
+  // A second create of the same device is refused by the token before the API is asked.
+  const auto again =
+      ctl({"device", "create", "dev-se", "--registry", "reg1", "--pkcs11", "--module",
+           testing::softhsm_module, "--token-label", "se", "--pin-env", testing::softhsm_pin_env});
+  EXPECT_EQ(again.code, 1) << again.output;
+  EXPECT_NE(again.output.find("aegisctl: pkcs11: "), std::string::npos) << again.output;
+}
+
 #else
 
 TEST(AegisctlE2E, ProvisioningStory) {
+  GTEST_SKIP() << "aegisd is not part of this build (AEGIS_MODULES without app): build all "
+                  "modules to run the end-to-end test";
+}
+
+TEST(AegisctlE2E, Pkcs11DeviceKey) {
   GTEST_SKIP() << "aegisd is not part of this build (AEGIS_MODULES without app): build all "
                   "modules to run the end-to-end test";
 }

@@ -120,11 +120,13 @@ TEST_F(App, UsageErrorsExit2) {
   EXPECT_TRUE(server.requests.empty());
 }
 
-TEST_F(App, Pkcs11IsNotSupportedYet) {
+TEST_F(App, Pkcs11DoesNotMixWithLocalKeys) {
+  // The token itself is covered by pkcs11_token_test (SoftHSM2).
   EXPECT_EQ(ctl({"device", "create", "d1", "--registry", "r1", "--pkcs11", "--key-type", "es256",
                  "--out", dir.path().string()}),
             2);
-  EXPECT_NE(err.str().find("not supported yet"), std::string::npos);
+  EXPECT_NE(err.str().find("--pkcs11 generates the key in the token"), std::string::npos)
+      << err.str();
   EXPECT_TRUE(server.requests.empty());
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "d1.key"));
 }

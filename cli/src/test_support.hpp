@@ -37,6 +37,20 @@ private:
   std::filesystem::path path_;
 };
 
+// The run of `allowed` characters that follows the first `marker` in `text` (empty when the
+// marker is absent). Used instead of <regex>, which g++ 12 cannot compile cleanly at -O1 with
+// -Werror (maybe-uninitialized inside std::function).
+inline std::string token_after(const std::string& text, const std::string& marker,
+                               const std::string& allowed) {
+  const auto at = text.find(marker);
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto start = at + marker.size();
+  const auto end = text.find_first_not_of(allowed, start);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
 inline unsigned mode_of(const std::filesystem::path& p) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) {
