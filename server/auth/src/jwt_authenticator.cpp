@@ -5,6 +5,7 @@
 #include "aegis/crypto/keys.hpp"
 #include "aegis/crypto/x509.hpp"
 #include "device_lookup.hpp"
+#include "parsed_key_cache.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -17,7 +18,10 @@ namespace aegis::auth {
 
 jwt_authenticator::jwt_authenticator(registry::registry_service& registry, const clock& clk,
                                      jwt_authenticator_options options)
-    : registry_(registry), clock_(clk), options_(options) {}
+    : registry_(registry), clock_(clk), options_(options),
+      keys_(std::make_unique<detail::parsed_key_cache>(options.parsed_key_cache_size)) {}
+
+jwt_authenticator::~jwt_authenticator() = default;
 
 namespace {
 
@@ -30,7 +34,8 @@ struct candidate_set {
 // Unexpired credentials only (IoT Core: an expired credential is ignored for new
 // authentications). A certificate credential also stops at its notAfter. A credential that
 // no longer parses is skipped rather than failing the device: the others may still verify.
-candidate_set usable_keys(const registry::device& d, wall_time now) {
+candidate_set usable_keys(const registry::device& d, wall_time now,
+                          detail::parsed_key_cache& cache) {
   candidate_set out;
   for (std::size_t i = 0; i < d.credentials.size(); ++i) {
     const auto& c = d.credentials[i];
@@ -38,21 +43,17 @@ candidate_set usable_keys(const registry::device& d, wall_time now) {
       continue;
     }
     std::optional<wall_time> expiry = c.expiration_time;
-    if (registry::is_x509(c.format)) {
-      auto cert = crypto::certificate::from_pem(c.pem);
-      if (!cert || cert->not_after() <= now) {
-        continue;
-      }
-      out.keys.push_back(cert->subject_public_key());
-      expiry =
-          c.expiration_time ? std::min(*c.expiration_time, cert->not_after()) : cert->not_after();
-    } else {
-      auto key = crypto::public_key::from_pem(c.pem);
-      if (!key) {
-        continue;
-      }
-      out.keys.push_back(*std::move(key));
+    auto parsed = cache.get(c.pem, registry::is_x509(c.format));
+    if (!parsed) {
+      continue;
     }
+    if (const auto not_after = parsed->certificate_not_after) {
+      if (*not_after <= now) {
+        continue;
+      }
+      expiry = c.expiration_time ? std::min(*c.expiration_time, *not_after) : *not_after;
+    }
+    out.keys.push_back(std::move(parsed->key));
     out.credential_index.push_back(i);
     out.expires_at.push_back(expiry);
   }
@@ -130,7 +131,7 @@ auth_decision jwt_authenticator::verify_token(const registry::device& d,
     return auth_decision::deny(auth_errc::token_missing);
   }
   const wall_time now = clock_.wall_now();
-  candidate_set candidates = usable_keys(d, now);
+  candidate_set candidates = usable_keys(d, now, *keys_);
   if (candidates.keys.empty()) {
     return auth_decision::deny(auth_errc::no_usable_credential);
   }

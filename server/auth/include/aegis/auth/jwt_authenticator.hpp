@@ -23,19 +23,30 @@
 #include "aegis/registry/service.hpp"
 
 #include <chrono>
+#include <cstddef>
+#include <memory>
 #include <string_view>
 
 namespace aegis::auth {
 
+namespace detail {
+class parsed_key_cache;
+} // namespace detail
+
 struct jwt_authenticator_options {
   std::chrono::seconds skew{600};
   std::chrono::seconds max_lifetime{24 * 3600};
+  // Parsed credential keys kept (least recently used out); 0 parses every time.
+  std::size_t parsed_key_cache_size = 16384;
 };
 
 class jwt_authenticator final : public authenticator {
 public:
   jwt_authenticator(registry::registry_service& registry, const clock& clk,
                     jwt_authenticator_options options = {});
+  ~jwt_authenticator() override;
+  jwt_authenticator(const jwt_authenticator&) = delete;
+  jwt_authenticator& operator=(const jwt_authenticator&) = delete;
 
   // authenticator
   std::string_view name() const noexcept override { return "jwt"; }
@@ -49,6 +60,7 @@ private:
   registry::registry_service& registry_;
   const clock& clock_;
   jwt_authenticator_options options_;
+  std::unique_ptr<detail::parsed_key_cache> keys_;
 };
 
 } // namespace aegis::auth
