@@ -197,6 +197,8 @@ struct call {
 } // namespace
 
 struct device_bridge::impl {
+  enum activity_flag : unsigned { event_activity = 1, config_sent_activity = 2 };
+
   struct poll {
     poll_kind kind = poll_kind::config;
     registry::device_key device{};
@@ -247,6 +249,9 @@ struct device_bridge::impl {
   std::priority_queue<heap_entry, std::vector<heap_entry>, std::greater<>> deadlines;
   std::map<registry::device_key, device_entry> devices;
   std::optional<steady_time> next_sweep{};
+  // Activity waiting for the next flush (activity_flush_interval), bits of activity_flag.
+  std::map<registry::device_key, unsigned> pending_activity;
+  std::optional<steady_time> next_activity_flush{};
   bridge_stats counters{};
   std::thread timer;
 
@@ -474,9 +479,7 @@ struct device_bridge::impl {
       return;
     }
     sink.publish_event(who, std::move(c.event.subfolder), std::move(c.event.data));
-    if (auto r = registry.record_event(c.device); !r) {
-      log::debug(component, "record_event failed: {}", r.error().message());
-    }
+    mark_activity(c.device, event_activity);
     c.res.send(ok_empty());
   }
 
@@ -498,9 +501,41 @@ struct device_bridge::impl {
   void answer_config(const registry::device_key& device, const http::responder& res,
                      const registry::config_version& current) {
     res.send(http::response::json(200, detail::config_json(current)));
-    if (auto r = registry.record_config_sent(device); !r) {
-      log::debug(component, "record_config_sent failed: {}", r.error().message());
+    mark_activity(device, config_sent_activity);
+  }
+
+  // --- activity (coalesced) -------------------------------------------------------------------
+
+  void mark_activity(const registry::device_key& device, unsigned flags) {
+    std::lock_guard lock(mutex);
+    pending_activity[device] |= flags;
+  }
+
+  // Hands what accumulated to the executor as one job. Called with the mutex held; `submit`
+  // takes it, so the job is submitted after the caller unlocks (returned, run by the caller).
+  std::function<void()> take_activity_flush_locked(steady_time now, bool force) {
+    if (pending_activity.empty() || (!force && next_activity_flush && now < *next_activity_flush)) {
+      return {};
     }
+    next_activity_flush = now + options.activity_flush_interval;
+    auto batch = std::make_shared<std::map<registry::device_key, unsigned>>(
+        std::exchange(pending_activity, {}));
+    return [this, batch]() {
+      std::uint64_t errors = 0;
+      for (const auto& [device, flags] : *batch) {
+        if ((flags & event_activity) != 0 && !registry.record_event(device)) {
+          ++errors;
+        }
+        if ((flags & config_sent_activity) != 0 && !registry.record_config_sent(device)) {
+          ++errors;
+        }
+      }
+      if (errors != 0) {
+        log::debug(component, "{} activity writes failed", errors);
+        std::lock_guard lock(mutex);
+        counters.activity_write_errors += errors;
+      }
+    };
   }
 
   static http::response out_of_range() {
@@ -778,11 +813,7 @@ struct device_bridge::impl {
     for (const auto& res : woken) {
       res.send(http::response::json(200, body));
     }
-    submit([this, device]() {
-      if (auto r = registry.record_config_sent(device); !r) {
-        log::debug(component, "record_config_sent failed: {}", r.error().message());
-      }
-    });
+    mark_activity(device, config_sent_activity);
   }
 
   void device_changed(const registry::device_key& device) {
@@ -855,6 +886,17 @@ struct device_bridge::impl {
   }
 
   void shutdown() {
+    // The last interval's activity is written before the executor is refused to us.
+    std::function<void()> flush;
+    {
+      std::lock_guard lock(mutex);
+      if (!stopping) {
+        flush = take_activity_flush_locked(clk.steady_now(), true);
+      }
+    }
+    if (flush) {
+      submit(std::move(flush));
+    }
     std::vector<poll> open;
     {
       std::lock_guard lock(mutex);
@@ -881,6 +923,7 @@ struct device_bridge::impl {
   // idle devices, and compacts the deadline heap.
   void run_timers(bool force_sweep) {
     std::vector<poll> expired;
+    std::function<void()> flush;
     {
       std::lock_guard lock(mutex);
       const auto now = clk.steady_now();
@@ -896,6 +939,12 @@ struct device_bridge::impl {
         sweep_locked(now);
         next_sweep = now + options.sweep_interval;
       }
+      if (!stopping) {
+        flush = take_activity_flush_locked(now, force_sweep);
+      }
+    }
+    if (flush) {
+      submit(std::move(flush));
     }
     for (auto& p : expired) {
       if (p.kind == poll_kind::commands) {

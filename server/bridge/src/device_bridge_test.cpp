@@ -46,8 +46,25 @@ TEST_F(DeviceBridge, PublishEventSnakeCaseReachesSinkAndRegistry) {
   EXPECT_EQ(events[0].subfolder, "temperature");
   EXPECT_EQ(as_string_view(events[0].payload), R"({"t": 21.5})");
   world_.executor().drain();
+  // Activity is coalesced: written by the timer's flush, not by the request.
+  EXPECT_FALSE(must(world_.service().get_device(device_key_of("fleet-a", dev_a)))
+                   .activity.last_event_time.has_value());
+  world_.bridge().run_timers_for_test();
+  world_.executor().drain();
   const auto d = must(world_.service().get_device(device_key_of("fleet-a", dev_a)));
   EXPECT_TRUE(d.activity.last_event_time.has_value());
+}
+
+TEST_F(DeviceBridge, ActivityOfManyEventsIsOneWritePerFlushAndSurvivesShutdown) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(world_.call("POST", events_path(), "{}", world_.token()).status, 200u);
+  }
+  world_.executor().drain();
+  world_.bridge().shutdown(); // flushes what is pending before refusing new work
+  world_.executor().drain();
+  EXPECT_TRUE(must(world_.service().get_device(device_key_of("fleet-a", dev_a)))
+                  .activity.last_event_time.has_value());
+  EXPECT_EQ(world_.bridge().stats().activity_write_errors, 0u);
 }
 
 TEST_F(DeviceBridge, PublishEventCamelCaseAndUrlSafeBase64) {
@@ -362,6 +379,8 @@ TEST_F(DeviceBridge, GetConfigReturnsTheCurrentVersion) {
   // Already current, no wait: the current version again.
   r = world_.call("GET", config_path("?local_version=2"), {}, world_.token());
   EXPECT_EQ(body_json(r)["version"], "2");
+  world_.executor().drain();
+  world_.bridge().run_timers_for_test();
   world_.executor().drain();
   EXPECT_TRUE(must(world_.service().get_device(key)).activity.last_config_send_time);
 }

@@ -64,6 +64,10 @@ struct bridge_options {
   // How often the timer thread checks held polls for closed connections (their slot is freed
   // and the grace starts), and forgets idle devices' rate state.
   std::chrono::milliseconds sweep_interval{1000};
+  // Event and config-send times are coalesced per device and written by one executor job at
+  // most this often (the MQTT device profile does the same): a device sending ten events a
+  // second costs one store write a second, not ten.
+  std::chrono::milliseconds activity_flush_interval{1000};
 };
 
 // Counters since construction, for metrics and tests.
@@ -74,6 +78,7 @@ struct bridge_stats {
   std::uint64_t commands_dropped = 0;      // pending when the grace ran out
   std::uint64_t polls_connection_lost = 0; // closed by the client while held
   std::uint64_t executor_refusals = 0;     // answered 503 because `run` refused
+  std::uint64_t activity_write_errors = 0; // coalesced event/config-send times not stored
 };
 
 class device_bridge {
@@ -118,8 +123,9 @@ public:
   void shutdown();
 
   bridge_stats stats() const;
-  // Runs what the timer thread runs (expired deadlines, grace ends, closed connections) at
-  // once, by the injected clock: tests that move a manual_clock call it instead of waiting.
+  // Runs what the timer thread runs (expired deadlines, grace ends, closed connections, the
+  // activity flush) at once, by the injected clock: tests that move a manual_clock call it
+  // instead of waiting.
   void run_timers_for_test();
 
   struct impl;
