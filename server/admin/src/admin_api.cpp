@@ -1,5 +1,7 @@
 #include "aegis/admin/admin_api.hpp"
 
+#include "aegis/admin/metrics_text.hpp"
+
 #include "codec.hpp"
 
 #include "aegis/base/log.hpp"
@@ -1310,6 +1312,13 @@ struct admin_api::impl {
   }
 
   reply openapi(call& /*c*/) { return {200, std::string(embedded_openapi), "application/json"}; }
+
+  reply metrics(call& /*c*/) {
+    if (!deps.metrics) {
+      throw api_error(404, "NOT_FOUND", "metrics are not enabled");
+    }
+    return {200, deps.metrics(), std::string(metrics_text::content_type)};
+  }
 };
 
 const std::vector<admin_api::impl::route_def>& admin_api::impl::table() {
@@ -1370,6 +1379,7 @@ const std::vector<admin_api::impl::route_def>& admin_api::impl::table() {
       {"DELETE", "/api/v1/tokens/{id}", admin, "token.revoke", &impl::revoke_token},
       {"GET", "/api/v1/audit", admin, nullptr, &impl::list_audit},
       {"GET", "/api/v1/openapi.json", std::nullopt, nullptr, &impl::openapi, true},
+      {"GET", "/metrics", viewer, nullptr, &impl::metrics},
   };
 #undef AEGIS_R
   return routes;

@@ -1,4 +1,5 @@
 #include "aegis/admin/admin_api.hpp"
+#include "aegis/admin/metrics_text.hpp"
 
 #include "aegis/crypto/keys.hpp"
 #include "aegis/crypto/x509.hpp"
@@ -783,6 +784,50 @@ TEST(admin_tokens, format_and_parsing) {
   EXPECT_FALSE(parse_token("AEG_" + t->text.substr(4)));
   EXPECT_FALSE(parse_token("aeg_AAAAAAAAAAAA_" + t->text.substr(17)));
   EXPECT_FALSE(parse_token(t->text + "x"));
+}
+
+TEST_F(admin_api_test, metrics_need_a_token_and_are_off_without_a_source) {
+  EXPECT_EQ(call("GET", "/metrics", {}, std::nullopt, true).status, 401u);
+  auto a = call("GET", "/metrics", {}, make_token("viewer"));
+  EXPECT_EQ(a.status, 404u) << a.body;
+}
+
+TEST_F(admin_api_test, metrics_are_served_in_prometheus_text_to_a_viewer) {
+  int calls = 0;
+  admin_api with_metrics{{svc_, ops_, ca_, clk_,
+                          [](std::function<void()> f) {
+                            f();
+                            return true;
+                          },
+                          channel_,
+                          [&calls] {
+                            ++calls;
+                            metrics_text m;
+                            m.counter("aegis_test_total", "A test counter.", 7);
+                            return m.text();
+                          }}};
+  http::router r;
+  with_metrics.add_routes(r);
+  const auto viewer = make_token("viewer");
+  const auto get = [&r](std::optional<std::string> token) {
+    answer a;
+    r.dispatch(make_request("GET", "/metrics", {}, std::move(token)),
+               http::responder::to_function([&a](http::response res) {
+                 a.status = res.status;
+                 a.content_type = res.content_type;
+                 a.body = std::move(res.body);
+               }));
+    return a;
+  };
+  EXPECT_EQ(get(std::nullopt).status, 401u);
+  EXPECT_EQ(calls, 0); // nothing is computed for an unauthenticated caller
+  const auto a = get(viewer);
+  ASSERT_EQ(a.status, 200u) << a.body;
+  EXPECT_EQ(a.content_type, metrics_text::content_type);
+  EXPECT_EQ(a.body, "# HELP aegis_test_total A test counter.\n"
+                    "# TYPE aegis_test_total counter\n"
+                    "aegis_test_total 7\n");
+  EXPECT_EQ(calls, 1);
 }
 
 } // namespace

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <memory>
 #include <sstream>
 #include <string>
@@ -145,15 +147,19 @@ TEST(AuthenticatorChain, LogAuditSinkAcceptsHostileFields) {
   EXPECT_LT(line.size(), 4096U);
 }
 
-TEST(AuthErrc, EveryValueHasADescriptionAndWireCodes) {
+TEST(AuthErrc, EveryValueHasADescriptionANameAndWireCodes) {
+  std::set<std::string> names;
   for (int v = 1; v <= static_cast<int>(auth_errc::server_unavailable); ++v) {
     auto e = static_cast<auth_errc>(v);
     EXPECT_NE(describe(e), "unknown auth error") << v;
+    EXPECT_NE(name(e), "unknown") << v;
+    EXPECT_TRUE(names.insert(std::string(name(e))).second) << name(e); // labels are distinct
     const auto c5 = connack_v5(e);
     EXPECT_TRUE(c5 == 0x85 || c5 == 0x86 || c5 == 0x87 || c5 == 0x88 || c5 == 0x9F) << v;
     const auto c3 = connack_v311(e);
     EXPECT_TRUE(c3 >= 2 && c3 <= 5) << v;
   }
+  EXPECT_EQ(name(auth_errc::token_expired), "token_expired");
   EXPECT_EQ(connack_v311(auth_errc::password_mismatch), 4);
   EXPECT_EQ(connack_v311(auth_errc::token_bad_signature), 5);
   EXPECT_EQ(connack_v5(auth_errc::server_unavailable), 0x88);

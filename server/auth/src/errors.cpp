@@ -2,6 +2,74 @@
 
 namespace aegis::auth {
 
+std::string_view name(auth_errc e) noexcept {
+  switch (e) {
+  case auth_errc::client_id_malformed:
+    return "client_id_malformed";
+  case auth_errc::client_id_mismatch:
+    return "client_id_mismatch";
+  case auth_errc::device_unknown:
+    return "device_unknown";
+  case auth_errc::token_missing:
+    return "token_missing";
+  case auth_errc::token_malformed:
+    return "token_malformed";
+  case auth_errc::token_refused_alg:
+    return "token_refused_alg";
+  case auth_errc::token_key_mismatch:
+    return "token_key_mismatch";
+  case auth_errc::token_bad_signature:
+    return "token_bad_signature";
+  case auth_errc::token_expired:
+    return "token_expired";
+  case auth_errc::token_not_yet_valid:
+    return "token_not_yet_valid";
+  case auth_errc::token_lifetime:
+    return "token_lifetime";
+  case auth_errc::token_wrong_audience:
+    return "token_wrong_audience";
+  case auth_errc::no_usable_credential:
+    return "no_usable_credential";
+  case auth_errc::certificate_unparsable:
+    return "certificate_unparsable";
+  case auth_errc::certificate_untrusted:
+    return "certificate_untrusted";
+  case auth_errc::certificate_expired:
+    return "certificate_expired";
+  case auth_errc::certificate_revoked:
+    return "certificate_revoked";
+  case auth_errc::certificate_rejected:
+    return "certificate_rejected";
+  case auth_errc::password_missing:
+    return "password_missing";
+  case auth_errc::password_mismatch:
+    return "password_mismatch";
+  case auth_errc::account_disabled:
+    return "account_disabled";
+  case auth_errc::device_blocked:
+    return "device_blocked";
+  case auth_errc::mqtt_disabled:
+    return "mqtt_disabled";
+  case auth_errc::http_disabled:
+    return "http_disabled";
+  case auth_errc::no_authenticator:
+    return "no_authenticator";
+  case auth_errc::not_a_gateway:
+    return "not_a_gateway";
+  case auth_errc::gateway_auth_disabled:
+    return "gateway_auth_disabled";
+  case auth_errc::device_not_bound:
+    return "device_not_bound";
+  case auth_errc::device_is_gateway:
+    return "device_is_gateway";
+  case auth_errc::rate_limited:
+    return "rate_limited";
+  case auth_errc::server_unavailable:
+    return "server_unavailable";
+  }
+  return "unknown";
+}
+
 std::string_view describe(auth_errc e) noexcept {
   switch (e) {
   case auth_errc::client_id_malformed:

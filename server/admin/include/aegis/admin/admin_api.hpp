@@ -59,6 +59,10 @@ struct api_dependencies {
   const clock& clk;
   blocking_executor run;
   device_channel& devices;
+  // GET /metrics (viewer scope): the hub's counters and gauges in the Prometheus text format
+  // (metrics_text.hpp). Called on the executor after the token is checked; must not block. Empty:
+  // /metrics answers 404.
+  std::function<std::string()> metrics{};
 };
 
 // One registered route: the method and the router pattern, which is also the path template of

@@ -62,6 +62,8 @@ enum class auth_errc {
   server_unavailable,
 };
 std::string_view describe(auth_errc e) noexcept;
+// The enumerator's name ("token_expired"): a stable label for metrics and logs.
+std::string_view name(auth_errc e) noexcept;
 // MQTT 5 CONNACK reason code.
 std::uint8_t connack_v5(auth_errc e) noexcept;
 // MQTT 3.1.1 CONNACK return code.
