@@ -34,6 +34,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -373,6 +374,8 @@ public:
   }
 
   const std::string& unparsed() const noexcept { return received_; }
+  // Hands over what arrived and was not parsed as a response (after a 101: WebSocket frames).
+  std::string take_unparsed() { return std::exchange(received_, {}); }
 
   void close() {
     if (stream_) {

@@ -62,6 +62,8 @@ public:
   bool in_progress() const noexcept;
   // Bytes received and not yet handed to the parser.
   std::size_t buffered() const noexcept { return buffer_.size(); }
+  // Takes those bytes out (after an upgrade they belong to the new protocol).
+  std::string take_buffered() noexcept { return std::exchange(buffer_, {}); }
 
 private:
   event fail(unsigned status, std::string message);

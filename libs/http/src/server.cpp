@@ -9,6 +9,7 @@
 
 #include "http_errors.hpp"
 #include "request_reader.hpp"
+#include "websocket_session.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <stdexcept>
 #include <thread>
 
 namespace aegis::http {
@@ -337,6 +339,10 @@ public:
   }
 
   void on_bytes(net::connection& /*conn*/, bytes_view data) override {
+    if (websocket_) {
+      websocket_->on_bytes(data);
+      return;
+    }
     if (closing_) {
       return;
     }
@@ -350,7 +356,17 @@ public:
     }
   }
 
+  void on_writable(net::connection& /*conn*/) override {
+    if (websocket_) {
+      websocket_->on_writable();
+    }
+  }
+
   void on_shutdown(net::connection& /*conn*/) override {
+    if (websocket_) {
+      websocket_->on_shutdown();
+      return;
+    }
     shutting_down_ = true;
     if (!awaiting_) {
       close(net::net_errc::server_shutdown, net::close_mode::flush);
@@ -358,10 +374,13 @@ public:
     // else: closed after the pending response (Connection: close), or forced at drain end.
   }
 
-  void on_closed(net::connection& /*conn*/, std::error_code /*reason*/) override {
+  void on_closed(net::connection& /*conn*/, std::error_code reason) override {
     closing_ = true;
     slot_->open = false;
     stop_request_timer();
+    if (websocket_) {
+      websocket_->on_closed(reason);
+    }
   }
 
   void on_response(std::uint64_t seq, response r) {
@@ -412,11 +431,68 @@ private:
       case detail::request_reader::event::error:
         refuse(reader_.error().status, reader_.error().message, http_errc::bad_request);
         return;
-      case detail::request_reader::event::request:
-        dispatch(reader_.take_request());
+      case detail::request_reader::event::request: {
+        auto p = reader_.take_request();
+        if (const websocket_route* route = websocket_route_for(p)) {
+          upgrade(*route, std::move(p));
+          return; // no request follows an upgrade
+        }
+        dispatch(std::move(p));
         break;
       }
+      }
     }
+  }
+
+  const websocket_route* websocket_route_for(const detail::parsed_request& p) const {
+    for (const auto& route : cfg_->options.websocket_routes) {
+      if (p.path == route.path && websocket::wants_upgrade(p.headers)) {
+        return &route;
+      }
+    }
+    return nullptr;
+  }
+
+  void upgrade(const websocket_route& route, detail::parsed_request&& p) {
+    stop_request_timer();
+    const auto hs = websocket::check_handshake(p.method, p.version, p.headers, route.subprotocol);
+    if (!hs.accepted) {
+      response r = error_response(hs.status, hs.message);
+      if (hs.status == 426) {
+        r.headers.emplace_back("Sec-WebSocket-Version", "13");
+      }
+      serialize_options so;
+      so.close = true;
+      so.server_name = cfg_->options.server_name;
+      if (send(serialize(r, so))) {
+        close(http_errc::bad_request, net::close_mode::flush);
+      }
+      return;
+    }
+    conn_->disarm_deadline();
+    set_idle(false); // the inner protocol keeps its own (MQTT: keep-alive x 1.5)
+    if (!send(websocket::switching_protocols(hs.accept, route.subprotocol))) {
+      return;
+    }
+    // From here every send is a binary frame; the 101 above went out as it was.
+    auto framer = std::make_shared<detail::websocket_framer>();
+    if (!conn_->set_send_framer(framer)) {
+      close(net::net_errc::handler_failed, net::close_mode::drop);
+      return;
+    }
+    closing_ = true; // the HTTP side is done: no request, response or timer any more
+    if (route.first_message.count() > 0) {
+      conn_->arm_deadline(route.first_message);
+    }
+    auto inner = route.inner(*conn_);
+    if (!inner) {
+      conn_->close(detail::websocket_errc::internal_error, net::close_mode::flush);
+      return;
+    }
+    websocket_ = std::make_unique<detail::websocket_session>(
+        *conn_, std::move(inner), std::move(framer), route.max_message_size);
+    // Bytes that came after the upgrade request are the first WebSocket frames.
+    websocket_->start(reader_.take_buffered());
   }
 
   void dispatch(detail::parsed_request&& p) {
@@ -560,11 +636,19 @@ private:
   bool pending_head_ = false;
   bool pending_keep_alive_ = true;
   unsigned pending_version_ = 11;
+  // After an upgrade: the WebSocket layer and its inner handler own the connection.
+  std::unique_ptr<detail::websocket_session> websocket_;
 };
 
 } // namespace
 
 net::handler_factory make_handler_factory(server_options options, request_handler handler) {
+  for (const auto& route : options.websocket_routes) {
+    if (route.path.empty() || route.path.front() != '/' || route.subprotocol.empty() ||
+        !route.inner) {
+      throw std::invalid_argument("websocket_route needs a path, a subprotocol and a handler");
+    }
+  }
   auto cfg = std::make_shared<shared_config>();
   cfg->options = std::move(options);
   cfg->handler = std::move(handler);

@@ -664,6 +664,10 @@ void connection_impl::reschedule_watchdog() {
 }
 
 send_status connection_impl::send(bytes data) {
+  if (const send_framer* f = shared_->framer.load(std::memory_order_acquire);
+      f != nullptr && !data.empty()) {
+    return send_chunk(chunk{f->frame(data), {}});
+  }
   return send_chunk(chunk{std::move(data), {}});
 }
 
@@ -671,7 +675,26 @@ send_status connection_impl::send(shared_bytes data) {
   if (!data) {
     return phase_ == phase::open ? send_status::queued : send_status::closed;
   }
+  if (const send_framer* f = shared_->framer.load(std::memory_order_acquire);
+      f != nullptr && !data->empty()) {
+    return send_chunk(chunk{f->frame(*data), {}});
+  }
   return send_chunk(chunk{{}, std::move(data)});
+}
+
+send_status connection_impl::send_unframed(bytes data) {
+  return send_chunk(chunk{std::move(data), {}});
+}
+
+bool connection_impl::set_send_framer(std::shared_ptr<const send_framer> framer) {
+  if (!framer || phase_ != phase::open ||
+      shared_->framer.load(std::memory_order_acquire) != nullptr) {
+    return false;
+  }
+  const send_framer* raw = framer.get();
+  shared_->framer_owner = std::move(framer);
+  shared_->framer.store(raw, std::memory_order_release);
+  return true;
 }
 
 send_status connection_impl::send_chunk(chunk c) {
@@ -753,10 +776,32 @@ void connection_impl::begin_close(std::error_code reason, close_mode mode) {
     closing_deadline_ = now + listener_.limits.close_notify;
   } else {
     closing_deadline_ = now + listener_.limits.close_flush;
+    queue_closing_trailer();
   }
   reader_resume_.cancel();
   wake_writer(); // it owns the closing sequence (flush, close_notify)
   reschedule_watchdog();
+}
+
+void connection_impl::queue_closing_trailer() {
+  const send_framer* f = shared_->framer.load(std::memory_order_acquire);
+  if (f == nullptr) {
+    return;
+  }
+  bytes trailer;
+  guarded("send framer", [&] { trailer = f->closing(reason_); });
+  if (trailer.empty() || phase_ != phase::closing) {
+    return;
+  }
+  // Past `accepting` (now false) but within outbox_max: the last frame is small, and a peer
+  // whose outbox is already full gets no goodbye.
+  const std::size_t n = trailer.size();
+  const std::size_t before = shared_->outbox_bytes.fetch_add(n, std::memory_order_acq_rel);
+  if (before + n > shared_->outbox_max) {
+    shared_->release(n);
+    return;
+  }
+  enqueue_reserved(std::move(trailer), {});
 }
 
 void connection_impl::hard_close(std::error_code reason) {
@@ -910,6 +955,17 @@ send_status post_send(const std::shared_ptr<detail::connection_shared>& shared, 
                       shared_bytes data) {
   if (!shared) {
     return send_status::closed;
+  }
+  const send_framer* f = shared->framer.load(std::memory_order_acquire);
+  if (f != nullptr && shared->accepting.load(std::memory_order_acquire)) {
+    // Framed here, on the sending thread, into one chunk: frames from several threads are
+    // whole units in the outbox and cannot interleave.
+    if (data && !data->empty()) {
+      owned = f->frame(*data);
+      data.reset();
+    } else if (!data && !owned.empty()) {
+      owned = f->frame(owned);
+    }
   }
   const std::size_t n = data ? data->size() : owned.size();
   if (n == 0) {

@@ -68,7 +68,11 @@ struct connection_shared {
   const std::size_t outbox_max;
   std::atomic<std::size_t> outbox_bytes{0};
   std::atomic<bool> accepting{false}; // open for sends
-  connection_impl* impl = nullptr;    // read and written on the connection's thread only
+  // Set once (connection::set_send_framer) and never changed: readers on any thread load the
+  // raw pointer; `framer_owner` keeps it alive as long as any handle holds this state.
+  std::atomic<const send_framer*> framer{nullptr};
+  std::shared_ptr<const send_framer> framer_owner; // written once, before `framer` is published
+  connection_impl* impl = nullptr; // read and written on the connection's thread only
 };
 
 struct listener_state {
@@ -166,6 +170,8 @@ public:
   connection_handle handle() const override { return connection_handle(shared_); }
   send_status send(bytes data) override;
   send_status send(shared_bytes data) override;
+  send_status send_unframed(bytes data) override;
+  bool set_send_framer(std::shared_ptr<const send_framer> framer) override;
   void close(std::error_code reason, close_mode mode) override;
   bool closing() const noexcept override { return phase_ != phase::open; }
   void arm_deadline(std::chrono::milliseconds after) override;
@@ -213,6 +219,7 @@ private:
 
   send_status send_chunk(chunk c);
   void begin_close(std::error_code reason, close_mode mode);
+  void queue_closing_trailer();
   void hard_close(std::error_code reason);
   void drop_outbox();
   void written(std::size_t n);

@@ -613,5 +613,189 @@ TEST_F(Server, HandlesOutliveTheirConnectionAndTheServer) {
   server_ = std::make_unique<server>(server_options{1}); // for TearDown
 }
 
+// --- send framer ---------------------------------------------------------------------------
+
+// A test framing: 4-byte big-endian length, then the payload. Closing writes a frame holding
+// "END:" and the close reason's value.
+class length_prefix_framer final : public send_framer {
+public:
+  bytes frame(bytes_view payload) const override {
+    bytes out;
+    out.reserve(payload.size() + 4);
+    const auto n = static_cast<std::uint32_t>(payload.size());
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      out.push_back(static_cast<std::uint8_t>((n >> shift) & 0xffU));
+    }
+    out.insert(out.end(), payload.begin(), payload.end());
+    return out;
+  }
+  bytes closing(std::error_code reason) const override {
+    const std::string text = "END:" + std::to_string(reason.value());
+    return frame(to_bytes(text));
+  }
+};
+
+// Splits `stream` into length-prefixed frames; whatever does not parse is left in `rest`.
+std::vector<std::string> split_frames(std::string_view stream, std::string* rest = nullptr) {
+  std::vector<std::string> frames;
+  while (stream.size() >= 4) {
+    std::uint32_t n = 0;
+    for (int i = 0; i < 4; ++i) {
+      n = (n << 8) | static_cast<std::uint8_t>(stream[static_cast<std::size_t>(i)]);
+    }
+    if (stream.size() < 4 + std::size_t{n}) {
+      break;
+    }
+    frames.emplace_back(stream.substr(4, n));
+    stream.remove_prefix(4 + std::size_t{n});
+  }
+  if (rest != nullptr) {
+    *rest = std::string(stream);
+  }
+  return frames;
+}
+
+// Installs the framer on the connection's thread and waits until it is in place.
+bool install_framer(const connection_handle& h, std::shared_ptr<const send_framer> f,
+                    bool* second_refused = nullptr) {
+  auto done = std::make_shared<std::atomic<int>>(0);
+  const bool posted = h.post([done, f, second_refused](connection& conn) {
+    const bool first = conn.set_send_framer(f);
+    const bool second = conn.set_send_framer(f);
+    if (second_refused != nullptr) {
+      *second_refused = !second;
+    }
+    *done = first ? 1 : 2;
+  });
+  return posted && test::wait_until([&] { return done->load() != 0; }) && done->load() == 1;
+}
+
+TEST_F(Server, FramedSendsFromManyThreadsArriveWholeAndInOrderPerSender) {
+  limits lim;
+  lim.outbox_high_water = 4 * 1024 * 1024;
+  lim.outbox_low_water = 2 * 1024 * 1024;
+  lim.outbox_max = 8 * 1024 * 1024;
+  const auto port = listen(lim);
+  test_client c(pki_);
+  ASSERT_TRUE(c.connect(port));
+  ASSERT_TRUE(rec_->wait_for([&] { return rec_->started == 1; }));
+  const connection_handle h = handle(0);
+  bool second_refused = false;
+  ASSERT_TRUE(install_framer(h, std::make_shared<length_prefix_framer>(), &second_refused));
+  EXPECT_TRUE(second_refused) << "a framer is set once";
+
+  constexpr int senders = 8;
+  constexpr int per_sender = 200;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < senders; ++s) {
+    threads.emplace_back([&, s] {
+      for (int i = 0; i < per_sender; ++i) {
+        // Sizes vary so that frames of different senders would tear if they were split.
+        const std::string text = std::to_string(s) + ":" + std::to_string(i) + ":" +
+                                 std::string(static_cast<std::size_t>((i * 37) % 1500), 'x');
+        send_status st;
+        if (i % 2 == 0) {
+          st = h.send(to_bytes(text));
+        } else {
+          st = h.send(std::make_shared<const bytes>(to_bytes(text)));
+        }
+        if (!accepted(st)) {
+          ++refused;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  ASSERT_EQ(refused.load(), 0);
+
+  std::string got;
+  std::vector<std::string> frames;
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (frames.size() < static_cast<std::size_t>(senders * per_sender) &&
+         std::chrono::steady_clock::now() < end) {
+    ASSERT_FALSE(c.read_some(got, 10s));
+    frames = split_frames(got);
+  }
+  ASSERT_EQ(frames.size(), static_cast<std::size_t>(senders * per_sender));
+  std::map<int, int> next;
+  for (const auto& f : frames) {
+    const auto a = f.find(':');
+    const auto b = f.find(':', a + 1);
+    ASSERT_NE(b, std::string::npos) << f.substr(0, 40);
+    const int s = std::stoi(f.substr(0, a));
+    const int i = std::stoi(f.substr(a + 1, b - a - 1));
+    EXPECT_EQ(i, next[s]) << "sender " << s;
+    EXPECT_EQ(f.size() - b - 1, static_cast<std::size_t>((i * 37) % 1500)) << "a torn frame";
+    next[s] = i + 1;
+  }
+  EXPECT_EQ(next.size(), static_cast<std::size_t>(senders));
+  EXPECT_TRUE(test::wait_until([&] { return h.outbox_bytes() == 0; }))
+      << "the outbox counts framed bytes in and out alike";
+}
+
+TEST_F(Server, TheHandlersOwnSendsAreFramedAndUnframedSendsBypassTheFramer) {
+  const auto port = listen({});
+  test_client c(pki_);
+  ASSERT_TRUE(c.connect(port));
+  ASSERT_TRUE(rec_->wait_for([&] { return rec_->started == 1; }));
+  const connection_handle h = handle(0);
+  std::atomic<int> step{0};
+  ASSERT_TRUE(h.post([&](connection& conn) {
+    (void)conn.send(to_bytes("before"));
+    (void)conn.set_send_framer(std::make_shared<length_prefix_framer>());
+    (void)conn.send_unframed(to_bytes("RAW"));
+    (void)conn.send(std::make_shared<const bytes>(to_bytes("shared")));
+    step = 1;
+  }));
+  ASSERT_TRUE(test::wait_until([&] { return step.load() == 1; }));
+  ASSERT_FALSE(c.write("echo"));
+  std::string got;
+  const std::string expected =
+      std::string("beforeRAW") + std::string("\0\0\0\6shared", 10) + std::string("\0\0\0\4echo", 8);
+  ASSERT_FALSE(c.read_at_least(got, expected.size()));
+  EXPECT_EQ(got, expected);
+}
+
+TEST_F(Server, AFlushCloseWritesTheFramersTrailerLastAndADropCloseDoesNot) {
+  const auto port = listen({});
+  test_client c1(pki_);
+  test_client c2(pki_);
+  ASSERT_TRUE(c1.connect(port));
+  ASSERT_TRUE(rec_->wait_for([&] { return rec_->started == 1; }));
+  ASSERT_TRUE(c2.connect(port));
+  ASSERT_TRUE(rec_->wait_for([&] { return rec_->started == 2; }));
+  const auto framer = std::make_shared<length_prefix_framer>();
+  const connection_handle h1 = handle(0);
+  const connection_handle h2 = handle(1);
+  ASSERT_TRUE(install_framer(h1, framer));
+  ASSERT_TRUE(install_framer(h2, framer));
+
+  // One buffer fanned out to both: each gets its own framed copy, the buffer is untouched.
+  const auto shared = std::make_shared<const bytes>(to_bytes("fan-out"));
+  EXPECT_TRUE(accepted(h1.send(shared)));
+  EXPECT_TRUE(accepted(h2.send(shared)));
+  EXPECT_EQ(*shared, to_bytes("fan-out"));
+  h1.close(net_errc::server_shutdown, close_mode::flush);
+  h2.close(net_errc::server_shutdown, close_mode::drop);
+
+  std::string got1;
+  EXPECT_TRUE(is_end(c1.read_until_closed(got1, 20s)));
+  std::string rest;
+  const auto frames1 = split_frames(got1, &rest);
+  ASSERT_EQ(frames1.size(), 2U) << got1;
+  EXPECT_EQ(frames1[0], "fan-out");
+  EXPECT_EQ(frames1[1], "END:" + std::to_string(static_cast<int>(net_errc::server_shutdown)));
+  EXPECT_TRUE(rest.empty());
+
+  std::string got2;
+  EXPECT_TRUE(is_end(c2.read_until_closed(got2, 20s)));
+  EXPECT_EQ(got2.find("END:"), std::string::npos) << "a dropped connection says nothing more";
+  ASSERT_TRUE(rec_->wait_for([&] { return rec_->closed == 2; }));
+  EXPECT_EQ(h1.send(to_bytes("late")), send_status::closed);
+}
+
 } // namespace
 } // namespace aegis::net

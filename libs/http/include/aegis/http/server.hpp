@@ -98,6 +98,24 @@ private:
 // answer through the responder later.
 using request_handler = std::function<void(request&&, responder)>;
 
+// A path where a WebSocket upgrade hands the connection to another protocol (MQTT over
+// WebSocket on "/mqtt"). A GET on `path` asking "Upgrade: websocket" is checked (RFC 6455
+// §4.2; 400, or 426 for a version other than 13, refused like any bad request) and answered 101;
+// from then on the connection's bytes are WebSocket frames whose binary payload is the `inner`
+// handler's byte stream, and what `inner` sends (through the connection or its handles, from any
+// thread) goes out as binary frames. Requests without the upgrade go to the request handler.
+struct websocket_route {
+  std::string path;        // the decoded path, matched exactly
+  std::string subprotocol; // the client's Sec-WebSocket-Protocol list must hold it
+  net::handler_factory inner;
+  // The largest message, counted over its fragments; larger closes with 1009. Set it to the
+  // inner protocol's largest packet plus some slack.
+  std::size_t max_message_size = 1024 * 1024;
+  // Armed at the upgrade for the inner protocol's first message (libs/net arms
+  // limits::first_message when a plain listener starts a handler); zero arms nothing.
+  std::chrono::milliseconds first_message{10'000};
+};
+
 struct server_options {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
@@ -107,9 +125,11 @@ struct server_options {
   std::size_t max_pipelined_bytes = 64 * 1024;
   // Sent as "Server:"; empty sends none.
   std::string server_name = "aegis";
+  std::vector<websocket_route> websocket_routes;
 };
 
-// For net::listener_options::make_handler.
+// For net::listener_options::make_handler. Throws std::invalid_argument for a websocket_route
+// without a path starting with '/', a subprotocol or an inner factory.
 net::handler_factory make_handler_factory(server_options options, request_handler handler);
 
 } // namespace aegis::http

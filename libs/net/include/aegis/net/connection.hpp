@@ -55,6 +55,21 @@ enum class close_mode {
   drop,  // discard what is queued, then close_notify, then close
 };
 
+// A framing layer between a protocol and the connection (WebSocket under MQTT): once set on a
+// connection, every send() through it or any of its handles passes through frame() first, on
+// the sending thread, and the result is queued as one unit, so frames from several threads never
+// interleave. Sends of a shared_bytes buffer are framed into a copy. frame() runs on whichever
+// thread sends, concurrently: it must be thread-safe; closing() runs on the connection's thread.
+class send_framer {
+public:
+  virtual ~send_framer() = default;
+  // The bytes to queue for one send of `payload` (never empty).
+  virtual bytes frame(bytes_view payload) const = 0;
+  // Written last when the connection starts closing with close_mode::flush (a WebSocket close
+  // frame carrying a code derived from `reason`); empty for none.
+  virtual bytes closing(std::error_code reason) const = 0;
+};
+
 // Implemented by a protocol (MQTT session, HTTP bridge). Created per connection by the
 // listener's factory after the TLS handshake; owned by the connection; destroyed after
 // on_closed, on the connection's thread.
@@ -114,6 +129,12 @@ public:
 
   virtual send_status send(bytes data) = 0;
   virtual send_status send(shared_bytes data) = 0;
+  // Bytes queued as they are, bypassing the send framer: what the framing layer itself writes
+  // (an HTTP 101 response, WebSocket pongs). Same outbox accounting as send().
+  virtual send_status send_unframed(bytes data) = 0;
+  // Installs the send framer (see send_framer), once: false if one is already set or the
+  // connection is closing. Sends queued before the call stay unframed.
+  virtual bool set_send_framer(std::shared_ptr<const send_framer> framer) = 0;
   // Idempotent; the first reason wins. A later close(drop) turns a running flush into a drop.
   virtual void close(std::error_code reason, close_mode mode = close_mode::flush) = 0;
   // True from the first close() until the end; sends are refused from then on.
