@@ -186,10 +186,23 @@ CREATE TABLE revoked_certificates (
 CREATE INDEX revoked_certificates_by_time ON revoked_certificates (revoke_time, serial_hex);
 )sql";
 
-constexpr std::array<migration, 3> migrations{{
+// Durable MQTT state (sqlite_broker_state): keyed values the broker serialised itself, opaque
+// here, each sealed bound to its space and key. WITHOUT ROWID keeps a space's rows in key order
+// on disk, the order load() hands them back in.
+constexpr const char* broker_state_schema = R"sql(
+CREATE TABLE broker_state (
+  space INTEGER NOT NULL CHECK (space BETWEEN 0 AND 255),
+  key BLOB NOT NULL,
+  value_sealed BLOB NOT NULL,
+  PRIMARY KEY (space, key)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr std::array<migration, 4> migrations{{
     {1, "registry", registry_schema},
     {2, "secrets", secrets_schema},
     {3, "operators", operators_schema},
+    {4, "broker_state", broker_state_schema},
 }};
 
 constexpr const char* create_migrations_table = R"sql(

@@ -141,6 +141,12 @@ result<bool> statement::step() {
   return sqlite_error(rc);
 }
 
+void statement::reset() noexcept {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  bind_rc_ = 0;
+}
+
 result<void> statement::run() {
   while (true) {
     auto r = step();

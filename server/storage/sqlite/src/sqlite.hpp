@@ -53,6 +53,8 @@ public:
   result<bool> step();
   // Steps to completion; rows, if any, are ignored.
   result<void> run();
+  // Ready to run again with new bindings (a statement prepared once for many rows).
+  void reset() noexcept;
 
   std::int64_t int64(int column) const;
   std::string text(int column) const;

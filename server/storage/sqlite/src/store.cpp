@@ -1128,6 +1128,13 @@ result<void> sqlite_store::read(const work& fn) {
   return impl_->transaction("BEGIN", [&] { return fn(tx); });
 }
 
+result<void> sqlite_store::in_transaction(
+    bool write, const std::function<result<void>(connection&, const column_sealer&)>& fn) {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->transaction(write ? "BEGIN IMMEDIATE" : "BEGIN",
+                            [&] { return fn(impl_->db, impl_->sealer); });
+}
+
 namespace {
 
 result<void> check_secret_name(std::string_view name) {

@@ -111,14 +111,14 @@ TEST_F(SqliteStore, OpensInWalModeWithForeignKeysAndPrivateFiles) {
 
 TEST_F(SqliteStore, MigrationsApplyFromEmptyAndReopenKeepsData) {
   EXPECT_EQ(store_->schema_version(), sqlite_store::latest_schema_version());
-  EXPECT_EQ(sqlite_store::latest_schema_version(), 3);
+  EXPECT_EQ(sqlite_store::latest_schema_version(), 4);
   auto d = make_device("sensor-001", to_bytes("kept"));
   ASSERT_TRUE(store_->put_secret("psk/sensor-001", to_bytes("psk bytes")));
 
   reopen(key_);
-  EXPECT_EQ(store_->schema_version(), 3);
+  EXPECT_EQ(store_->schema_version(), 4);
   auto c = raw(dir_.db());
-  EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 3);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 4);
   EXPECT_EQ(scalar(c, "SELECT min(version) FROM schema_migrations"), 1);
   auto got = svc_->get_device(d.key);
   ASSERT_TRUE(got);
@@ -140,7 +140,7 @@ TEST(SqliteMigrations, UpgradesAnOlderSchemaInPlace) {
   }
   auto key = fx::test_master_key();
   auto store = fx::open_store(dir.db(), key);
-  EXPECT_EQ(store->schema_version(), 3);
+  EXPECT_EQ(store->schema_version(), 4);
   EXPECT_TRUE(store->put_secret("ca/private_key", to_bytes("der")));
 }
 
@@ -172,13 +172,13 @@ TEST(SqliteMigrations, UpgradeFromVersionOneKeepsRegistryDataAndAddsOperatorTabl
     // ...then the file taken back to exactly what version 1 had.
     auto c = raw(dir.db());
     ASSERT_TRUE(c.exec("DROP TABLE secrets; DROP TABLE operator_tokens; DROP TABLE audit_log; "
-                       "DROP TABLE revoked_certificates; "
+                       "DROP TABLE revoked_certificates; DROP TABLE broker_state; "
                        "DELETE FROM schema_migrations WHERE version > 1"));
     ASSERT_EQ(*detail::current_schema_version(c), 1);
   }
   {
     auto store = fx::open_store(dir.db(), key);
-    EXPECT_EQ(store->schema_version(), 3);
+    EXPECT_EQ(store->schema_version(), 4);
     registry_service svc(*store, clock);
     EXPECT_EQ(*svc.get_device(dev), written);
     EXPECT_EQ(svc.get_config(dev)->data, to_bytes("cfg"));
@@ -195,7 +195,7 @@ TEST(SqliteMigrations, UpgradeFromVersionOneKeepsRegistryDataAndAddsOperatorTabl
   }
   {
     auto c = raw(dir.db());
-    EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 3);
+    EXPECT_EQ(scalar(c, "SELECT count(*) FROM schema_migrations"), 4);
     EXPECT_EQ(scalar(c, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND "
                         "tbl_name = 'audit_log'"),
               3);
@@ -221,12 +221,12 @@ TEST(SqliteMigrations, UpgradeFromVersionTwoKeepsSecrets) {
     // Take the file back to version 2: drop what migration 3 added and its record.
     auto c = raw(dir.db());
     ASSERT_TRUE(c.exec("DROP TABLE operator_tokens; DROP TABLE audit_log; "
-                       "DROP TABLE revoked_certificates; "
-                       "DELETE FROM schema_migrations WHERE version = 3"));
+                       "DROP TABLE revoked_certificates; DROP TABLE broker_state; "
+                       "DELETE FROM schema_migrations WHERE version >= 3"));
     EXPECT_EQ(*detail::current_schema_version(c), 2);
   }
   auto store = fx::open_store(dir.db(), key);
-  EXPECT_EQ(store->schema_version(), 3);
+  EXPECT_EQ(store->schema_version(), 4);
   EXPECT_EQ(as_string_view(store->get_secret("ca/private_key")->view()), "der bytes");
   EXPECT_EQ(*store->count_tokens(), 0U);
   EXPECT_EQ(*store->append_audit({.actor = "system", .action = "store.upgrade"}), 1);

@@ -13,10 +13,10 @@
 // Threads. Every call is synchronous and may block on disk: call it from the storage executor
 // (executor.hpp), never from an I/O thread. Calls from several threads are serialised.
 //
-// Secrets at rest. Config and state payloads, operator token digests and the secrets table are
-// sealed (sealer.hpp); ids, metadata, labels, credentials (public keys and certificates), the
-// audit log, revocations and times are stored in clear. The file and its -wal/-shm companions
-// are created with mode 0600.
+// Secrets at rest. Config and state payloads, operator token digests, the broker's stored
+// messages and sessions (broker_state.hpp) and the secrets table are sealed (sealer.hpp); ids,
+// metadata, labels, credentials (public keys and certificates), the audit log, revocations and
+// times are stored in clear. The file and its -wal/-shm companions are created with mode 0600.
 //
 // Operators. The store is also the registry's operator_repository (operators.hpp), by plain
 // multiple inheritance: pass the same sqlite_store where either port is wanted. Each operator
@@ -35,11 +35,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
 
 namespace aegis::storage_sqlite {
+
+namespace detail {
+class connection;
+}
+class column_sealer;
+class sqlite_broker_state;
 
 // The store's file name inside the data directory.
 inline constexpr std::string_view default_file_name = "aegis.db";
@@ -99,6 +106,13 @@ public:
   struct impl;
 
 private:
+  friend class sqlite_broker_state;
+  // For the other tables' classes of this module (broker_state.cpp): runs `fn` under the store's
+  // lock inside one transaction (BEGIN IMMEDIATE when `write`), rolled back on any error.
+  result<void>
+  in_transaction(bool write,
+                 const std::function<result<void>(detail::connection&, const column_sealer&)>& fn);
+
   explicit sqlite_store(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
