@@ -5,6 +5,8 @@
 #include "aegis/app/application_authorizer.hpp"
 #include "aegis/app/config.hpp"
 #include "aegis/app/data_dir.hpp"
+#include "aegis/app/hub_metrics.hpp"
+#include "aegis/app/sqlite_session_store.hpp"
 #include "aegis/app/store_audit_sink.hpp"
 #include "aegis/auth/authenticator.hpp"
 #include "aegis/auth/failure_limiter.hpp"
@@ -27,6 +29,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -327,7 +330,8 @@ int main(int argc, char** argv) {
   aegis::auth::failure_limiter limiter(aegis::real_clock());
   // Only password guesses are rate-limited per address (PBKDF2 is the costly check); a JWT or a
   // certificate cannot be guessed, and many devices share one NAT address.
-  aegis::auth::authenticator_chain chain(audit, aegis::real_clock());
+  aegis::app::auth_metrics_sink auth_counts(&audit); // GET /metrics: decisions by reason
+  aegis::auth::authenticator_chain chain(auth_counts, aegis::real_clock());
   std::optional<aegis::app::application_authorizer> app_authz;
   try {
     chain.add(std::make_unique<aegis::auth::x509_authenticator>(
@@ -350,15 +354,61 @@ int main(int argc, char** argv) {
   mqtt_options.device_profile.registry = &registry;
   mqtt_options.device_profile.run_blocking = run_blocking;
   mqtt_options.device_profile.application_authorizer = &*app_authz;
+  mqtt_options.limits.max_queued_messages = cfg.mqtt.max_queued_messages;
+  mqtt_options.limits.max_queued_bytes = cfg.mqtt.max_queued_bytes;
+  mqtt_options.limits.overflow = cfg.mqtt.queue_overflow == "drop_newest"
+                                     ? aegis::broker::queue_overflow::drop_newest
+                                     : aegis::broker::queue_overflow::drop_oldest;
+  mqtt_options.limits.retained.max_messages = cfg.mqtt.max_retained_messages;
+  mqtt_options.limits.retained.max_bytes = cfg.mqtt.max_retained_bytes;
+  mqtt_options.limits.max_session_expiry = cfg.mqtt.max_session_expiry_seconds;
+  // Durable sessions and retained messages: written on the storage thread, loaded before the
+  // listeners open so that no client sees a broker without its sessions.
+  aegis::app::sqlite_session_store session_store(**store);
+  if (cfg.mqtt.persistence) {
+    mqtt_options.persistence.store = &session_store;
+    mqtt_options.persistence.run_blocking = run_blocking;
+  }
   aegis::broker::mqtt_server mqtt(mqtt_options, chain, aegis::real_clock());
+  if (auto restored = mqtt.restore(); !restored) {
+    aegis::log::write(aegis::log::level::critical, component,
+                      "cannot load the broker's sessions and retained messages",
+                      {{"error", restored.error().message()}});
+    mqtt.stop();
+    storage.stop();
+    return 1;
+  } else if (cfg.mqtt.persistence) {
+    aegis::log::info(component,
+                     "restored {} MQTT sessions ({} subscriptions, {} queued and {} in-flight "
+                     "messages), {} retained messages; dropped {} expired sessions, {} expired "
+                     "messages, {} unreadable and {} orphaned records",
+                     restored->sessions, restored->subscriptions, restored->queued,
+                     restored->inflight, restored->retained, restored->expired_sessions,
+                     restored->expired_messages, restored->unreadable, restored->orphans);
+  }
 
   // The HTTPS device bridge and the admin API share the HTTPS listener.
   broker_telemetry_sink telemetry(mqtt);
   aegis::bridge::device_bridge http_bridge({}, chain, registry, run_blocking, telemetry,
                                            aegis::real_clock());
   hub_device_channel channel(mqtt, http_bridge);
+  // GET /metrics: read at each scrape from each part's thread-safe counters. The network
+  // server is created below; until then (and it outlives every scrape) it reports nothing.
+  std::atomic<const aegis::net::server*> metrics_network{nullptr};
+  aegis::app::hub_metric_sources metric_sources;
+  metric_sources.network = [&metrics_network] {
+    const auto* n = metrics_network.load();
+    return n != nullptr ? n->stats() : aegis::net::server_stats{};
+  };
+  metric_sources.mqtt_devices = [&mqtt] { return mqtt.device_stats(); };
+  metric_sources.mqtt_broker = [&mqtt] { return mqtt.broker_counters(); };
+  metric_sources.mqtt_persistence = [&mqtt] { return mqtt.persistence_counters(); };
+  metric_sources.http_bridge = [&http_bridge] { return http_bridge.stats(); };
+  metric_sources.auth = &auth_counts;
+  metric_sources.audit_records_dropped = [&audit] { return audit.dropped(); };
   aegis::admin::admin_api admin(
-      {registry, operators, data->ca, aegis::real_clock(), run_blocking, channel});
+      {registry, operators, data->ca, aegis::real_clock(), run_blocking, channel,
+       [&metric_sources] { return aegis::app::render_hub_metrics(metric_sources); }});
   auto bootstrap = admin.bootstrap_admin_token();
   if (!bootstrap) {
     aegis::log::write(aegis::log::level::critical, component, "cannot set up operator tokens",
@@ -370,6 +420,17 @@ int main(int argc, char** argv) {
   http_bridge.add_routes(routes);
   aegis::http::server_options http_options;
   http_options.max_body_bytes = cfg.https.max_body_bytes;
+  // MQTT over secure WebSocket on the HTTPS port (wss://host:port/mqtt, sub-protocol "mqtt"):
+  // the same broker, limits and authentication as the MQTT listener. A WebSocket message may
+  // hold one packet plus the start of the next: the slack covers that.
+  {
+    aegis::http::websocket_route mqtt_over_websocket;
+    mqtt_over_websocket.path = "/mqtt";
+    mqtt_over_websocket.subprotocol = "mqtt";
+    mqtt_over_websocket.inner = mqtt.handler_factory();
+    mqtt_over_websocket.max_message_size = std::size_t{cfg.mqtt.max_packet_size} + 64 * 1024;
+    http_options.websocket_routes.push_back(std::move(mqtt_over_websocket));
+  }
 
   aegis::net::tls_server_config tls_config;
   tls_config.certificates.push_back({data->server_cert_file, data->server_key_file});
@@ -381,6 +442,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   aegis::net::server net;
+  metrics_network.store(&net);
   const auto listen = [&](std::string name, const std::string& address, std::uint16_t port,
                           aegis::net::handler_factory factory) -> std::optional<std::uint16_t> {
     aegis::net::listener_options listener;

@@ -91,6 +91,18 @@ std::int64_t get_int(const toml::table& t, std::string_view key, std::string_vie
   return v;
 }
 
+bool get_bool(const toml::table& t, std::string_view key, std::string_view full_key, bool fallback,
+              std::string_view source) {
+  const toml::node* node = t.get(key);
+  if (node == nullptr) {
+    return fallback;
+  }
+  if (!node->is_boolean()) {
+    fail(source, full_key, "must be true or false");
+  }
+  return node->as_boolean()->get();
+}
+
 log::level parse_level_or_fail(std::string_view text, std::string_view source,
                                std::string_view key) {
   log::level lvl{};
@@ -228,7 +240,11 @@ config parse_config(std::string_view toml_text, std::string_view source_name) {
         24 * get_int(*tls, "renew_before_days", "tls.renew_before_days", 30, 1, 365, source_name));
   }
   if (const toml::table* mqtt = section(root, "mqtt", source_name)) {
-    reject_unknown_keys(*mqtt, "mqtt.", {"listen", "max_packet_size", "accounts_file", "acl"},
+    reject_unknown_keys(*mqtt, "mqtt.",
+                        {"listen", "max_packet_size", "accounts_file", "acl", "persistence",
+                         "max_queued_messages", "max_queued_bytes", "queue_overflow",
+                         "max_retained_messages", "max_retained_bytes",
+                         "max_session_expiry_seconds"},
                         source_name);
     if (mqtt->get("listen") != nullptr) {
       parse_listen_or_fail(get_string(*mqtt, "listen", "mqtt.listen", "", source_name), source_name,
@@ -240,6 +256,31 @@ config parse_config(std::string_view toml_text, std::string_view source_name) {
                                            cfg.mqtt.max_packet_size, 64, 268'435'455, source_name));
     cfg.mqtt.accounts_file =
         get_string(*mqtt, "accounts_file", "mqtt.accounts_file", "", source_name);
+    cfg.mqtt.persistence =
+        get_bool(*mqtt, "persistence", "mqtt.persistence", cfg.mqtt.persistence, source_name);
+    const auto size_key = [&](std::string_view key, std::size_t fallback, std::int64_t min,
+                              std::int64_t max) {
+      return static_cast<std::size_t>(get_int(*mqtt, key, fmt::format("mqtt.{}", key),
+                                              static_cast<std::int64_t>(fallback), min, max,
+                                              source_name));
+    };
+    cfg.mqtt.max_queued_messages =
+        size_key("max_queued_messages", cfg.mqtt.max_queued_messages, 1, 10'000'000);
+    cfg.mqtt.max_queued_bytes =
+        size_key("max_queued_bytes", cfg.mqtt.max_queued_bytes, 1024, std::int64_t{1} << 34);
+    cfg.mqtt.max_retained_messages =
+        size_key("max_retained_messages", cfg.mqtt.max_retained_messages, 0, 100'000'000);
+    cfg.mqtt.max_retained_bytes =
+        size_key("max_retained_bytes", cfg.mqtt.max_retained_bytes, 0, std::int64_t{1} << 36);
+    cfg.mqtt.max_session_expiry_seconds = static_cast<std::uint32_t>(
+        get_int(*mqtt, "max_session_expiry_seconds", "mqtt.max_session_expiry_seconds",
+                cfg.mqtt.max_session_expiry_seconds, 0, 4'294'967'295, source_name));
+    cfg.mqtt.queue_overflow = get_string(*mqtt, "queue_overflow", "mqtt.queue_overflow",
+                                         cfg.mqtt.queue_overflow, source_name);
+    if (cfg.mqtt.queue_overflow != "drop_oldest" && cfg.mqtt.queue_overflow != "drop_newest") {
+      fail(source_name, "mqtt.queue_overflow",
+           fmt::format("'{}' is not one of drop_oldest, drop_newest", cfg.mqtt.queue_overflow));
+    }
   }
   if (const toml::table* https = section(root, "https", source_name)) {
     reject_unknown_keys(*https, "https.", {"listen", "max_body_bytes"}, source_name);

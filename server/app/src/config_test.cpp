@@ -36,6 +36,13 @@ TEST(Config, ExampleFileIsTheDefaults) {
   EXPECT_EQ(from_example.mqtt.max_packet_size, builtin.mqtt.max_packet_size);
   EXPECT_EQ(from_example.mqtt.accounts_file, builtin.mqtt.accounts_file);
   EXPECT_TRUE(from_example.mqtt.acl.empty());
+  EXPECT_EQ(from_example.mqtt.persistence, builtin.mqtt.persistence);
+  EXPECT_EQ(from_example.mqtt.max_queued_messages, builtin.mqtt.max_queued_messages);
+  EXPECT_EQ(from_example.mqtt.max_queued_bytes, builtin.mqtt.max_queued_bytes);
+  EXPECT_EQ(from_example.mqtt.queue_overflow, builtin.mqtt.queue_overflow);
+  EXPECT_EQ(from_example.mqtt.max_retained_messages, builtin.mqtt.max_retained_messages);
+  EXPECT_EQ(from_example.mqtt.max_retained_bytes, builtin.mqtt.max_retained_bytes);
+  EXPECT_EQ(from_example.mqtt.max_session_expiry_seconds, builtin.mqtt.max_session_expiry_seconds);
   EXPECT_EQ(from_example.https.listen_address, builtin.https.listen_address);
   EXPECT_EQ(from_example.https.listen_port, builtin.https.listen_port);
   EXPECT_EQ(from_example.https.max_body_bytes, builtin.https.max_body_bytes);
@@ -111,6 +118,33 @@ accounts_file = "/etc/aegis/accounts"
   const config flagged = load_config(std::nullopt, o);
   EXPECT_EQ(flagged.mqtt.listen_address, "0.0.0.0");
   EXPECT_EQ(flagged.mqtt.listen_port, 1883);
+}
+
+TEST(Config, MqttPersistenceAndCaps) {
+  const config defaults;
+  EXPECT_TRUE(defaults.mqtt.persistence);
+  EXPECT_EQ(defaults.mqtt.queue_overflow, "drop_oldest");
+  const config cfg = parse_config(R"(
+[mqtt]
+persistence = false
+max_queued_messages = 5
+max_queued_bytes = 2048
+queue_overflow = "drop_newest"
+max_retained_messages = 0
+max_retained_bytes = 10
+max_session_expiry_seconds = 60
+)");
+  EXPECT_FALSE(cfg.mqtt.persistence);
+  EXPECT_EQ(cfg.mqtt.max_queued_messages, 5U);
+  EXPECT_EQ(cfg.mqtt.max_queued_bytes, 2048U);
+  EXPECT_EQ(cfg.mqtt.queue_overflow, "drop_newest");
+  EXPECT_EQ(cfg.mqtt.max_retained_messages, 0U);
+  EXPECT_EQ(cfg.mqtt.max_retained_bytes, 10U);
+  EXPECT_EQ(cfg.mqtt.max_session_expiry_seconds, 60U);
+  EXPECT_THROW(parse_config("[mqtt]\npersistence = 1\n"), config_error);
+  EXPECT_THROW(parse_config("[mqtt]\nqueue_overflow = \"drop_all\"\n"), config_error);
+  EXPECT_THROW(parse_config("[mqtt]\nmax_queued_messages = 0\n"), config_error);
+  EXPECT_THROW(parse_config("[mqtt]\nmax_session_expiry_seconds = -1\n"), config_error);
 }
 
 TEST(Config, FileValuesApply) {

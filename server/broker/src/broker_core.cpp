@@ -3,6 +3,7 @@
 #include "aegis/broker/subscription_tree.hpp"
 #include "aegis/mqtt/codec.hpp"
 #include "aegis/mqtt/topic.hpp"
+#include "persistence_format.hpp"
 #include "token_bucket.hpp"
 
 #include <algorithm>
@@ -57,6 +58,7 @@ struct delivery {
   qos q = qos::at_most_once;
   bool retain = false;
   std::vector<std::uint32_t> subscription_ids;
+  std::uint64_t seq = 0; // its queue record's key in the session (persistence); 0: none
 };
 
 struct inflight_entry {
@@ -83,6 +85,8 @@ struct session {
   // Armed while connected; after an abnormal close it is pending until will_at or session end.
   std::optional<mqtt::will_message> will;
   std::optional<steady_time> will_at;
+  bool persisted = false;     // its records are in the journal's store
+  std::uint64_t next_seq = 1; // for queue record keys
 };
 
 struct connection {
@@ -99,6 +103,21 @@ struct connection {
   token_bucket publish_bucket;
   token_bucket subscribe_bucket;
   token_bucket ping_bucket;
+};
+
+// A message held in the store's message table, shared by every queue record naming it.
+struct stored_message {
+  std::uint64_t id = 0;
+  std::size_t refs = 0;
+  message_ptr msg; // keeps the address (the table's key) from being reused while stored
+};
+
+struct journal_state {
+  steady_time steady_anchor{};
+  wall_time wall_anchor{};
+  state_journal changes;
+  std::unordered_map<const message*, stored_message> stored;
+  std::uint64_t next_message_id = 1;
 };
 
 struct string_hash {
@@ -121,6 +140,20 @@ struct broker_core::state {
       auto c = conns.find(*it->second->conn);
       return c != conns.end() && !c->second.congested;
     });
+    retained.set_observer([this](const std::string& topic, const message_ptr& m) {
+      if (!persist || restoring) {
+        return;
+      }
+      if (!m) {
+        erase_record(state_space::retained, topic);
+        return;
+      }
+      if (auto value = detail::encode_message(*m, wall_ms_of(m->expires_at))) {
+        put_record(state_space::retained, topic, std::move(*value));
+      } else {
+        ++stats.not_persisted;
+      }
+    });
   }
   state(const state&) = delete;
   state& operator=(const state&) = delete;
@@ -138,6 +171,174 @@ struct broker_core::state {
   broker_stats stats;
   std::vector<match_result> matches; // reused by route()
   actions out;
+  std::optional<journal_state> persist; // engaged by restore()
+  bool restoring = false;
+
+  // --- persistence: journal of durable state (README "Persistence") ------------------------
+
+  void put_record(state_space space, std::string key, bytes value) {
+    persist->changes.push_back(state_change{space, std::move(key), std::move(value)});
+  }
+  void erase_record(state_space space, std::string key) {
+    persist->changes.push_back(state_change{space, std::move(key), std::nullopt});
+  }
+
+  std::optional<std::int64_t> wall_ms_of(std::optional<steady_time> t) const {
+    if (!t) {
+      return std::nullopt;
+    }
+    const auto wall = persist->wall_anchor +
+                      std::chrono::duration_cast<wall_time::duration>(*t - persist->steady_anchor);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+  }
+
+  bool should_persist(const session& s) const {
+    return persist && s.expiry_interval != 0 &&
+           s.identity.who.kind == auth::identity_kind::application;
+  }
+
+  void save_session_record(const session& s) {
+    detail::session_record r;
+    r.version = s.version;
+    r.expiry_interval = s.expiry_interval;
+    if (!s.conn) {
+      r.expires_at_ms = wall_ms_of(s.expires_at);
+    }
+    r.method = s.identity.who.method;
+    r.account = s.identity.who.account;
+    put_record(state_space::session, s.client_id, detail::encode_session(r));
+  }
+
+  // Brings the store in line with the session: its record rewritten when it should be durable
+  // (and everything it holds written the first time), all of it erased when it no longer should.
+  void sync_session(session& s) {
+    if (!persist) {
+      return;
+    }
+    if (!should_persist(s)) {
+      if (s.persisted) {
+        forget_records(s);
+      }
+      return;
+    }
+    save_session_record(s);
+    if (s.persisted) {
+      return;
+    }
+    s.persisted = true;
+    for (const auto& [filter, o] : s.subscriptions) {
+      put_record(state_space::subscription, detail::child_key(s.client_id, filter),
+                 detail::encode_subscription(o));
+    }
+    for (auto& e : s.inflight) {
+      track(s, e.d, e.released ? detail::entry_state::released : detail::entry_state::inflight,
+            e.packet_id);
+    }
+    for (auto& d : s.queue) {
+      track(s, d, detail::entry_state::queued, 0);
+    }
+    for (const auto id : s.inbound_qos2) {
+      put_record(state_space::inbound_qos2, detail::child_key(s.client_id, detail::u16_key(id)),
+                 detail::encode_marker());
+    }
+  }
+
+  void forget_records(session& s) {
+    erase_record(state_space::session, s.client_id);
+    for (const auto& [filter, o] : s.subscriptions) {
+      erase_record(state_space::subscription, detail::child_key(s.client_id, filter));
+    }
+    for (auto& e : s.inflight) {
+      untrack(s, e.d);
+    }
+    for (auto& d : s.queue) {
+      untrack(s, d);
+    }
+    for (const auto id : s.inbound_qos2) {
+      erase_record(state_space::inbound_qos2, detail::child_key(s.client_id, detail::u16_key(id)));
+    }
+    s.persisted = false;
+  }
+
+  void save_subscription(const session& s, const std::string& filter, const subscriber_options& o) {
+    if (s.persisted) {
+      put_record(state_space::subscription, detail::child_key(s.client_id, filter),
+                 detail::encode_subscription(o));
+    }
+  }
+
+  void save_inbound_qos2(const session& s, std::uint16_t id, bool present) {
+    if (!s.persisted) {
+      return;
+    }
+    auto key = detail::child_key(s.client_id, detail::u16_key(id));
+    if (present) {
+      put_record(state_space::inbound_qos2, std::move(key), detail::encode_marker());
+    } else {
+      erase_record(state_space::inbound_qos2, std::move(key));
+    }
+  }
+
+  // The message's id in the store's message table, written the first time a queue names it.
+  std::optional<std::uint64_t> ref_message(const message_ptr& m) {
+    if (auto it = persist->stored.find(m.get()); it != persist->stored.end()) {
+      ++it->second.refs;
+      return it->second.id;
+    }
+    auto value = detail::encode_message(*m, wall_ms_of(m->expires_at));
+    if (!value) {
+      ++stats.not_persisted;
+      return std::nullopt;
+    }
+    const std::uint64_t id = persist->next_message_id++;
+    put_record(state_space::message, detail::u64_key(id), std::move(*value));
+    persist->stored.emplace(m.get(), stored_message{id, 1, m});
+    return id;
+  }
+
+  void unref_message(const message* m) {
+    auto it = persist->stored.find(m);
+    if (it == persist->stored.end()) {
+      return;
+    }
+    if (--it->second.refs == 0) {
+      erase_record(state_space::message, detail::u64_key(it->second.id));
+      persist->stored.erase(it);
+    }
+  }
+
+  // Writes (or rewrites, with its new state) the queue record of a QoS 1/2 delivery of a
+  // durable session.
+  void track(session& s, delivery& d, detail::entry_state st, std::uint16_t packet_id) {
+    if (!s.persisted || d.q == qos::at_most_once) {
+      return;
+    }
+    if (d.seq == 0) {
+      if (!ref_message(d.msg)) {
+        return;
+      }
+      d.seq = s.next_seq++;
+    }
+    detail::queue_record r;
+    r.message_id = persist->stored.at(d.msg.get()).id;
+    r.q = d.q;
+    r.retain = d.retain;
+    r.state = st;
+    r.packet_id = st == detail::entry_state::queued ? 0 : packet_id;
+    r.subscription_ids = d.subscription_ids;
+    put_record(state_space::queue, detail::child_key(s.client_id, detail::u64_key(d.seq)),
+               detail::encode_queue_entry(r));
+  }
+
+  // The delivery is done with (acknowledged, dropped, expired): its record goes.
+  void untrack(const session& s, delivery& d) {
+    if (d.seq == 0 || !persist) {
+      return;
+    }
+    erase_record(state_space::queue, detail::child_key(s.client_id, detail::u64_key(d.seq)));
+    unref_message(d.msg.get());
+    d.seq = 0;
+  }
 
   // --- output -----------------------------------------------------------------------------
 
@@ -198,9 +399,12 @@ struct broker_core::state {
     }
     if (s.expiry_interval == 0) {
       end_session(s.id, now);
-    } else if (s.expiry_interval != never_expires) {
+      return;
+    }
+    if (s.expiry_interval != never_expires) {
       s.expires_at = now + std::chrono::seconds{s.expiry_interval};
     }
+    sync_session(s);
   }
 
   // The session ends: a pending will goes out now (§3.1.3.2.2: "when the Will Delay Interval
@@ -214,6 +418,9 @@ struct broker_core::state {
     session& s = *sit->second;
     if (s.will && !s.conn) {
       publish_will(s, now);
+    }
+    if (s.persisted) {
+      forget_records(s);
     }
     for (const auto& [filter, opts] : s.subscriptions) {
       tree.unsubscribe(filter, s.id);
@@ -308,6 +515,7 @@ struct broker_core::state {
     if (limits.overflow == queue_overflow::drop_oldest) {
       while (full() && !s.queue.empty()) {
         s.queue_bytes -= s.queue.front().msg->cost();
+        untrack(s, s.queue.front());
         s.queue.pop_front();
         ++s.dropped;
         ++stats.dropped_queue_full;
@@ -320,6 +528,7 @@ struct broker_core::state {
     }
     s.queue_bytes += cost;
     s.queue.push_back(std::move(d));
+    track(s, s.queue.back(), detail::entry_state::queued, 0);
   }
 
   // Starts a QoS 1/2 delivery now if the client's window has room.
@@ -327,6 +536,9 @@ struct broker_core::state {
     const std::uint16_t id = allocate_packet_id(s);
     if (send_publish(c, d, id, false, now)) {
       s.inflight.push_back(inflight_entry{id, std::move(d), false});
+      track(s, s.inflight.back().d, detail::entry_state::inflight, id);
+    } else {
+      untrack(s, d);
     }
   }
 
@@ -379,6 +591,7 @@ struct broker_core::state {
       s.queue.pop_front();
       if (d.q == qos::at_most_once) {
         send_publish(c, d, 0, false, now);
+        untrack(s, d);
       } else {
         start_inflight(s, c, std::move(d), now);
       }
@@ -501,6 +714,7 @@ struct broker_core::state {
     const std::size_t reached = route(m, now);
     if (p.qos == qos::exactly_once) {
       s.inbound_qos2.insert(p.packet_id);
+      save_inbound_qos2(s, p.packet_id, true);
     }
     ack(c, p,
         reached == 0 && c.version == protocol_version::v5 ? reason_code::no_matching_subscribers
@@ -546,7 +760,13 @@ struct broker_core::state {
       o.retain_handling = entry.options.retain_handling;
       o.subscription_identifier = sub_id;
       const bool is_new = tree.subscribe(entry.filter, s.id, o);
+      // A client resubscribing on every connect (most do) costs no write.
+      const auto previous = s.subscriptions.find(std::string_view(entry.filter));
+      const bool unchanged = previous != s.subscriptions.end() && previous->second == o;
       s.subscriptions[entry.filter] = o;
+      if (!unchanged) {
+        save_subscription(s, entry.filter, o);
+      }
       ack.reasons.push_back(granted(o.max_qos));
       // [MQTT-3.3.1-9/10/11] retain handling; none for shared subscriptions (§4.8.2).
       const bool send_retained =
@@ -581,6 +801,9 @@ struct broker_core::state {
       const bool removed = tree.unsubscribe(filter, s.id);
       if (auto it = s.subscriptions.find(std::string_view(filter)); it != s.subscriptions.end()) {
         s.subscriptions.erase(it);
+        if (s.persisted) {
+          erase_record(state_space::subscription, detail::child_key(s.client_id, filter));
+        }
       }
       ack.reasons.push_back(removed ? reason_code::success : reason_code::no_subscription_existed);
     }
@@ -597,6 +820,7 @@ struct broker_core::state {
     auto it = std::find_if(s.inflight.begin(), s.inflight.end(),
                            [&](const inflight_entry& e) { return e.packet_id == id; });
     if (it != s.inflight.end()) {
+      untrack(s, it->d);
       s.inflight.erase(it);
     }
   }
@@ -669,6 +893,7 @@ struct broker_core::state {
         return;
       }
       e->released = true;
+      track(s, e->d, detail::entry_state::released, e->packet_id);
       mqtt::pubrel rel;
       rel.packet_id = r.packet_id;
       send(c, rel);
@@ -680,6 +905,8 @@ struct broker_core::state {
       comp.packet_id = r.packet_id;
       if (s.inbound_qos2.erase(r.packet_id) == 0) {
         comp.reason = reason_code::packet_identifier_not_found;
+      } else {
+        save_inbound_qos2(s, r.packet_id, false);
       }
       send(c, comp);
       return;
@@ -811,6 +1038,7 @@ struct broker_core::state {
       s->expiry_interval = std::min(asked, limits.max_session_expiry);
       if (s->expiry_interval != asked) {
         ack.properties.session_expiry_interval = s->expiry_interval;
+        ++stats.session_expiry_capped;
       }
     } else {
       s->expiry_interval = p.clean_start ? 0 : limits.max_session_expiry;
@@ -818,6 +1046,7 @@ struct broker_core::state {
     s->will = std::move(p.will);
     s->conn = id;
     c.session_id = s->id;
+    sync_session(*s);
     if (v5) {
       ack.properties.receive_maximum = limits.receive_maximum;
       ack.properties.maximum_packet_size = limits.maximum_packet_size;
@@ -846,6 +1075,7 @@ struct broker_core::state {
       if (send_publish(c, it->d, it->packet_id, true, now)) {
         ++it;
       } else {
+        untrack(s, it->d);
         it = s.inflight.erase(it);
       }
     }
@@ -891,6 +1121,215 @@ struct broker_core::state {
       end_session(sid, now);
     }
     retained.purge_expired(now);
+  }
+
+  // --- restore ------------------------------------------------------------------------------
+
+  restore_report restore(const state_snapshot& snap, steady_time now, wall_time wall_now) {
+    restore_report rep;
+    if (persist) {
+      return rep; // once: a second snapshot would duplicate what the journal already holds
+    }
+    persist.emplace();
+    persist->steady_anchor = now;
+    persist->wall_anchor = wall_now;
+    restoring = true;
+    const std::int64_t now_ms = *wall_ms_of(now);
+    // Expiry is at most an MQTT interval (u32 seconds) ahead; anything further is clamped so a
+    // damaged value cannot overflow the clock arithmetic.
+    constexpr std::int64_t max_ahead_ms = std::int64_t{0xFFFFFFFF} * 1000;
+    const auto steady_of = [&](std::int64_t ms) {
+      std::int64_t ahead = 0;
+      if (ms > now_ms) {
+        ahead = ms > now_ms + max_ahead_ms ? max_ahead_ms : ms - now_ms;
+      }
+      return now +
+             std::chrono::duration_cast<steady_time::duration>(std::chrono::milliseconds{ahead});
+    };
+    const auto drop = [&](state_space space, const std::string& key, std::size_t& counter) {
+      ++counter;
+      erase_record(space, key);
+    };
+
+    std::unordered_map<std::uint64_t, message_ptr> messages;
+    std::unordered_set<std::uint64_t> expired_ids;
+    for (const auto& r : snap.of(state_space::message)) {
+      const auto id = detail::parse_u64_key(r.key);
+      auto m = detail::decode_message(r.value);
+      if (!id || *id == 0 || !m) {
+        drop(state_space::message, r.key, rep.unreadable);
+        continue;
+      }
+      persist->next_message_id = std::max(persist->next_message_id, *id + 1);
+      if (m->expires_at_ms && *m->expires_at_ms <= now_ms) {
+        expired_ids.insert(*id);
+        drop(state_space::message, r.key, rep.expired_messages);
+        continue;
+      }
+      auto msg = std::make_shared<message>(std::move(m->msg));
+      if (m->expires_at_ms) {
+        msg->expires_at = steady_of(*m->expires_at_ms);
+      }
+      messages.emplace(*id, std::move(msg));
+    }
+
+    for (const auto& r : snap.of(state_space::session)) {
+      const auto rec = detail::decode_session(r.value);
+      if (r.key.empty() || r.key.find('\0') != std::string::npos || !rec ||
+          by_client_id.contains(std::string_view(r.key))) {
+        drop(state_space::session, r.key, rep.unreadable);
+        continue;
+      }
+      const std::uint32_t interval = std::min(rec->expiry_interval, limits.max_session_expiry);
+      if (interval == 0 || (rec->expires_at_ms && *rec->expires_at_ms <= now_ms)) {
+        drop(state_space::session, r.key, rep.expired_sessions);
+        continue;
+      }
+      auto fresh = std::make_unique<session>();
+      fresh->id = next_session_id++;
+      fresh->client_id = r.key;
+      fresh->version = rec->version;
+      fresh->expiry_interval = interval;
+      fresh->identity.who.kind = auth::identity_kind::application;
+      fresh->identity.who.method = rec->method;
+      fresh->identity.who.client_id = r.key;
+      fresh->identity.who.account = rec->account;
+      if (interval != never_expires) {
+        // Online when the server stopped: its offline time starts now.
+        const auto capped = now + std::chrono::seconds{interval};
+        fresh->expires_at =
+            rec->expires_at_ms ? std::min(steady_of(*rec->expires_at_ms), capped) : capped;
+      }
+      fresh->persisted = true;
+      by_id.emplace(fresh->id, fresh.get());
+      by_client_id.emplace(r.key, std::move(fresh));
+      ++rep.sessions;
+    }
+
+    const auto owner = [&](const std::string& key) -> std::pair<session*, std::string_view> {
+      const auto parts = detail::split_child_key(key);
+      if (!parts) {
+        return {nullptr, {}};
+      }
+      auto it = by_client_id.find(parts->first);
+      return {it == by_client_id.end() ? nullptr : it->second.get(), parts->second};
+    };
+
+    for (const auto& r : snap.of(state_space::subscription)) {
+      const auto [s, filter] = owner(r.key);
+      const auto o = detail::decode_subscription(r.value);
+      if (!detail::split_child_key(r.key) || !o || !mqtt::validate_topic_filter(filter)) {
+        drop(state_space::subscription, r.key, rep.unreadable);
+        continue;
+      }
+      if (s == nullptr) {
+        drop(state_space::subscription, r.key, rep.orphans);
+        continue;
+      }
+      tree.subscribe(filter, s->id, *o);
+      s->subscriptions[std::string(filter)] = *o;
+      ++rep.subscriptions;
+    }
+
+    for (const auto& r : snap.of(state_space::queue)) {
+      const auto [s, suffix] = owner(r.key);
+      const auto seq = detail::parse_u64_key(suffix);
+      const auto rec = detail::decode_queue_entry(r.value);
+      if (!detail::split_child_key(r.key) || !seq || *seq == 0 || !rec) {
+        drop(state_space::queue, r.key, rep.unreadable);
+        continue;
+      }
+      auto m = messages.find(rec->message_id);
+      if (m == messages.end() && expired_ids.contains(rec->message_id)) {
+        ++stats.dropped_expired;
+      }
+      const bool id_taken =
+          s != nullptr && rec->state != detail::entry_state::queued &&
+          std::any_of(s->inflight.begin(), s->inflight.end(),
+                      [&](const inflight_entry& e) { return e.packet_id == rec->packet_id; });
+      if (s == nullptr || m == messages.end() || id_taken) {
+        drop(state_space::queue, r.key, rep.orphans);
+        continue;
+      }
+      delivery d;
+      d.msg = m->second;
+      d.q = rec->q;
+      d.retain = rec->retain;
+      d.subscription_ids = rec->subscription_ids;
+      d.seq = *seq;
+      s->next_seq = std::max(s->next_seq, *seq + 1);
+      auto [it, fresh] = persist->stored.try_emplace(d.msg.get());
+      if (fresh) {
+        it->second = stored_message{rec->message_id, 0, d.msg};
+      }
+      ++it->second.refs;
+      if (rec->state == detail::entry_state::queued) {
+        s->queue_bytes += d.msg->cost();
+        s->queue.push_back(std::move(d));
+        ++rep.queued;
+      } else {
+        s->inflight.push_back(inflight_entry{rec->packet_id, std::move(d),
+                                             rec->state == detail::entry_state::released});
+        s->next_packet_id = static_cast<std::uint16_t>(
+            rec->packet_id == 65535 ? 1 : std::max<int>(s->next_packet_id, rec->packet_id + 1));
+        ++rep.inflight;
+      }
+    }
+    // A store hands each space back in key order, which is send order; a store that did not
+    // must still not reorder a session's messages.
+    for (auto& [id, s] : by_id) {
+      std::stable_sort(
+          s->inflight.begin(), s->inflight.end(),
+          [](const inflight_entry& a, const inflight_entry& b) { return a.d.seq < b.d.seq; });
+      std::stable_sort(s->queue.begin(), s->queue.end(),
+                       [](const delivery& a, const delivery& b) { return a.seq < b.seq; });
+    }
+
+    for (const auto& r : snap.of(state_space::inbound_qos2)) {
+      const auto [s, suffix] = owner(r.key);
+      const auto id = detail::parse_u16_key(suffix);
+      if (!detail::split_child_key(r.key) || !id || *id == 0 || !detail::decode_marker(r.value)) {
+        drop(state_space::inbound_qos2, r.key, rep.unreadable);
+        continue;
+      }
+      if (s == nullptr) {
+        drop(state_space::inbound_qos2, r.key, rep.orphans);
+        continue;
+      }
+      s->inbound_qos2.insert(*id);
+      ++rep.inbound_qos2;
+    }
+
+    for (const auto& r : snap.of(state_space::retained)) {
+      auto m = detail::decode_message(r.value);
+      if (!m || m->msg.topic != r.key || m->msg.payload.empty()) {
+        drop(state_space::retained, r.key, rep.unreadable);
+        continue;
+      }
+      if (m->expires_at_ms && *m->expires_at_ms <= now_ms) {
+        drop(state_space::retained, r.key, rep.expired_messages);
+        continue;
+      }
+      auto msg = std::make_shared<message>(std::move(m->msg));
+      if (m->expires_at_ms) {
+        msg->expires_at = steady_of(*m->expires_at_ms);
+      }
+      if (!retained.store(std::move(msg))) {
+        // The quota was lowered since: what does not fit now is dropped, as it would be refused.
+        ++stats.retained_refused;
+        erase_record(state_space::retained, r.key);
+        continue;
+      }
+      ++rep.retained;
+    }
+
+    for (const auto& [id, m] : messages) {
+      if (!persist->stored.contains(m.get())) {
+        drop(state_space::message, detail::u64_key(id), rep.orphans);
+      }
+    }
+    restoring = false;
+    return rep;
   }
 };
 
@@ -961,6 +1400,11 @@ actions broker_core::shutdown(steady_time now) {
       s->will.reset();
       if (s->expiry_interval == 0) {
         state_->end_session(s->id, now);
+      } else {
+        if (s->expiry_interval != never_expires) {
+          s->expires_at = now + std::chrono::seconds{s->expiry_interval};
+        }
+        state_->sync_session(*s);
       }
     }
   }
@@ -1013,6 +1457,22 @@ actions broker_core::on_tick(steady_time now) {
   return std::exchange(state_->out, {});
 }
 
+restore_report broker_core::restore(const state_snapshot& snapshot, steady_time now,
+                                    wall_time wall_now) {
+  return state_->restore(snapshot, now, wall_now);
+}
+
+state_journal broker_core::take_journal() {
+  if (!state_->persist) {
+    return {};
+  }
+  return std::exchange(state_->persist->changes, {});
+}
+
+bool broker_core::journaling() const noexcept {
+  return state_->persist.has_value();
+}
+
 const broker_stats& broker_core::stats() const noexcept {
   return state_->stats;
 }
@@ -1031,6 +1491,7 @@ std::optional<session_info> broker_core::find_session(std::string_view client_id
   info.queued_bytes = s.queue_bytes;
   info.dropped = s.dropped;
   info.will_pending = !s.conn && s.will.has_value();
+  info.persisted = s.persisted;
   return info;
 }
 

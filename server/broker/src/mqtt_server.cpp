@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -155,11 +156,21 @@ struct mqtt_server::shared : std::enable_shared_from_this<mqtt_server::shared> {
         });
       };
     }
+    store = options.persistence.store;
+    store_run = options.persistence.run_blocking ? options.persistence.run_blocking
+                                                 : options.device_profile.run_blocking;
     bridge = std::make_unique<device_bridge>(
         options.limits, std::move(devices), apps, clk, [this](actions as) { run(std::move(as)); },
         [this](std::function<void()> fn) { return post_core(std::move(fn)); });
     auth_worker = std::make_unique<worker>(std::chrono::milliseconds{0}, nullptr);
-    core_worker = std::make_unique<worker>(options.tick_interval, [this] { bridge->on_tick(); });
+    core_worker = std::make_unique<worker>(options.tick_interval, [this] { tick(); });
+  }
+
+  void tick() {
+    backoff = false;
+    bridge->on_tick();
+    start_write();
+    report_drops();
   }
 
   void stop() {
@@ -298,7 +309,172 @@ struct mqtt_server::shared : std::enable_shared_from_this<mqtt_server::shared> {
     bridge->shutdown();
   }
 
+  // --- the commit gate (core thread): README "Persistence" ---
+
+  // Every batch of actions comes here. Without journaling they run at once. With it, the
+  // journal of the event that produced them joins the batch being prepared, and the actions wait
+  // until that batch is durable; once anything waits, everything after it waits behind it, so
+  // the order of actions on the wire never changes.
   void run(actions as) {
+    if (journaling) {
+      auto journal = bridge->core().take_journal();
+      if (!journal.empty()) {
+        for (auto& c : journal) {
+          pending.insert_or_assign(std::pair(c.space, std::move(c.key)), std::move(c.value));
+        }
+        hold(next_batch, std::move(as));
+        start_write();
+        return;
+      }
+      if (!held.empty()) {
+        hold(held.back().batch, std::move(as));
+        return;
+      }
+    }
+    execute(std::move(as));
+  }
+
+  void hold(std::uint64_t batch, actions as) {
+    if (as.empty()) {
+      return;
+    }
+    held.push_back(held_actions{batch, std::move(as)});
+    std::lock_guard lock(stats_mutex);
+    ++pstats.actions_held;
+  }
+
+  void start_write() {
+    if (writing || backoff || pending.empty()) {
+      return;
+    }
+    auto batch = std::make_shared<state_journal>();
+    batch->reserve(pending.size());
+    for (auto& [key, value] : pending) {
+      batch->push_back(state_change{key.first, key.second, std::move(value)});
+    }
+    pending.clear();
+    const std::uint64_t id = next_batch++;
+    writing = true;
+    std::weak_ptr<shared> self = weak_from_this();
+    auto job = [self, batch, id] {
+      auto s = self.lock();
+      if (!s) {
+        return;
+      }
+      auto r = s->store->apply(*batch);
+      const std::error_code ec = r ? std::error_code{} : r.error();
+      auto* raw = s.get();
+      (void)s->post_core([raw, batch, id, ec] { raw->committed(id, *batch, ec); });
+    };
+    if (!store_run) {
+      job();
+      return;
+    }
+    if (!store_run(std::move(job))) {
+      // The executor is full: the batch goes back and waits for the next tick.
+      writing = false;
+      --next_batch;
+      requeue(*batch);
+      backoff = true;
+      std::lock_guard lock(stats_mutex);
+      ++pstats.executor_refused;
+    }
+  }
+
+  // Puts a batch that did not reach the store back under anything newer.
+  void requeue(const state_journal& batch) {
+    for (const auto& c : batch) {
+      pending.try_emplace(std::pair(c.space, c.key), c.value);
+    }
+  }
+
+  void committed(std::uint64_t id, const state_journal& batch, std::error_code ec) {
+    writing = false;
+    if (ec) {
+      // Keep serving from memory rather than stall every client behind a broken disk: the
+      // changes are retried with the next batch, the held actions go out (counted, logged).
+      requeue(batch);
+      backoff = true;
+      std::uint64_t failures = 0;
+      {
+        std::lock_guard lock(stats_mutex);
+        failures = ++pstats.write_failures;
+      }
+      if (failures == 1 || clk.steady_now() - last_failure_log >= std::chrono::seconds{60}) {
+        last_failure_log = clk.steady_now();
+        log::error(component,
+                   "cannot write broker state ({} changes): {}; retrying, {} failure(s) so far",
+                   batch.size(), ec.message(), failures);
+      }
+    } else {
+      std::lock_guard lock(stats_mutex);
+      ++pstats.batches_written;
+      pstats.changes_written += batch.size();
+    }
+    committed_batch = id;
+    while (!held.empty() && held.front().batch <= committed_batch) {
+      actions as = std::move(held.front().as);
+      held.pop_front();
+      execute(std::move(as));
+    }
+    start_write();
+    notify_if_drained();
+  }
+
+  bool drained() const { return !writing && pending.empty() && held.empty(); }
+
+  void when_drained(std::function<void()> fn) {
+    if (drained()) {
+      fn();
+      return;
+    }
+    drained_waiters.push_back(std::move(fn));
+  }
+
+  void notify_if_drained() {
+    if (!drained()) {
+      return;
+    }
+    for (auto& fn : std::exchange(drained_waiters, {})) {
+      fn();
+    }
+  }
+
+  // Caps that drop or refuse are counted in broker_stats; this says so in the log at most once
+  // a minute, with what changed since the last line.
+  void report_drops() {
+    const broker_stats now_stats = bridge->core().stats();
+    {
+      std::lock_guard lock(stats_mutex);
+      core_stats = now_stats;
+    }
+    const auto now = clk.steady_now();
+    if (now - last_drop_log < std::chrono::seconds{60}) {
+      return;
+    }
+    const auto delta = [&](std::uint64_t broker_stats::*f) {
+      return now_stats.*f - logged_stats.*f;
+    };
+    const auto queue_full = delta(&broker_stats::dropped_queue_full);
+    const auto retained_refused = delta(&broker_stats::retained_refused);
+    const auto expiry_capped = delta(&broker_stats::session_expiry_capped);
+    const auto not_persisted = delta(&broker_stats::not_persisted);
+    if (queue_full + retained_refused + expiry_capped + not_persisted == 0) {
+      return;
+    }
+    log::warn(component,
+              "limits applied in the last minute: {} queued message(s) dropped (queue full, "
+              "policy {}), {} retained message(s) refused (quota), {} session expiry interval(s) "
+              "capped, {} message(s) kept in memory only",
+              queue_full,
+              options.limits.overflow == queue_overflow::drop_oldest ? "drop_oldest"
+                                                                     : "drop_newest",
+              retained_refused, expiry_capped, not_persisted);
+    logged_stats = now_stats;
+    last_drop_log = now;
+  }
+
+  void execute(actions as) {
     std::vector<connection_id> now_congested;
     std::vector<connection_id> overflowed;
     for (auto& a : as) {
@@ -352,7 +528,31 @@ struct mqtt_server::shared : std::enable_shared_from_this<mqtt_server::shared> {
     }
   }
 
+  struct held_actions {
+    std::uint64_t batch = 0; // runs once this batch is durable
+    actions as;
+  };
+
   mqtt_server_options options;
+  session_store* store = nullptr;
+  std::function<bool(std::function<void()>)> store_run;
+  // Commit gate, core thread only. Batches are numbered; `pending` is batch `next_batch`,
+  // coalesced by key (the last change wins), while at most one earlier batch is being written.
+  bool journaling = false;
+  std::map<std::pair<state_space, std::string>, std::optional<bytes>> pending;
+  std::uint64_t next_batch = 1;
+  std::uint64_t committed_batch = 0;
+  bool writing = false;
+  bool backoff = false; // a write failed or was refused: the next one waits for the tick
+  std::deque<held_actions> held;
+  std::vector<std::function<void()>> drained_waiters;
+  steady_time last_failure_log{};
+  steady_time last_drop_log{};
+  broker_stats logged_stats;
+  mutable std::mutex stats_mutex;
+  persistence_stats pstats;
+  broker_stats core_stats;
+
   auth::authenticator_chain& chain;
   const clock& clk;
   const authorizer* apps;                // null: allow all
@@ -518,11 +718,38 @@ void mqtt_server::shutdown(std::chrono::milliseconds timeout) {
   auto* s = shared_.get();
   if (!s->post_core([s, done] {
         s->shutdown_core();
-        done->set_value();
+        // The sessions' last state (offline, with their end) is written before this returns.
+        s->when_drained([done] { done->set_value(); });
       })) {
     return;
   }
   (void)fut.wait_for(timeout);
+}
+
+result<restore_report> mqtt_server::restore(std::chrono::milliseconds timeout) {
+  auto* s = shared_.get();
+  if (s->store == nullptr) {
+    return restore_report{};
+  }
+  auto snapshot = s->store->load();
+  if (!snapshot) {
+    return snapshot.error();
+  }
+  auto snap = std::make_shared<state_snapshot>(std::move(*snapshot));
+  auto done = std::make_shared<std::promise<restore_report>>();
+  auto fut = done->get_future();
+  if (!s->post_core([s, snap, done] {
+        auto report = s->bridge->core().restore(*snap, s->clk.steady_now(), s->clk.wall_now());
+        s->journaling = true;
+        s->run({}); // what restore dropped (expired, unreadable) is erased from the store
+        done->set_value(report);
+      })) {
+    return make_error_code(broker_errc::server_busy);
+  }
+  if (fut.wait_for(timeout) != std::future_status::ready) {
+    return make_error_code(broker_errc::server_busy);
+  }
+  return fut.get();
 }
 
 void mqtt_server::stop() {
@@ -594,6 +821,16 @@ void mqtt_server::publish_device_state(const auth::identity& device, bytes paylo
 
 device_profile_stats mqtt_server::device_stats() const {
   return shared_->bridge->stats();
+}
+
+persistence_stats mqtt_server::persistence_counters() const {
+  std::lock_guard lock(shared_->stats_mutex);
+  return shared_->pstats;
+}
+
+broker_stats mqtt_server::broker_counters() const {
+  std::lock_guard lock(shared_->stats_mutex);
+  return shared_->core_stats;
 }
 
 } // namespace aegis::broker

@@ -9,7 +9,9 @@ result<void> retained_store::store(message_ptr m) {
   if (m->payload.empty()) {
     if (it != messages_.end()) {
       bytes_ -= it->second->cost();
+      const std::string topic = it->first;
       messages_.erase(it);
+      notify_removed(topic);
     }
     return ok();
   }
@@ -24,6 +26,9 @@ result<void> retained_store::store(message_ptr m) {
     return broker_errc::retained_quota_exceeded;
   }
   bytes_ = bytes_ - old_cost + m->cost();
+  if (observer_) {
+    observer_(m->topic, m);
+  }
   if (it == messages_.end()) {
     const std::string topic = m->topic;
     messages_.emplace(topic, std::move(m));
@@ -43,7 +48,9 @@ void retained_store::match(std::string_view filter, steady_time now,
     }
     if (it->second->expired(now)) {
       bytes_ -= it->second->cost();
+      const std::string topic = it->first;
       messages_.erase(it);
+      notify_removed(topic);
       return;
     }
     out.push_back(it->second);
@@ -54,7 +61,9 @@ void retained_store::match(std::string_view filter, steady_time now,
        it != messages_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;) {
     if (it->second->expired(now)) {
       bytes_ -= it->second->cost();
+      const std::string topic = it->first;
       it = messages_.erase(it);
+      notify_removed(topic);
       continue;
     }
     if (mqtt::topic_matches(filter, it->first)) {
@@ -69,7 +78,9 @@ std::size_t retained_store::purge_expired(steady_time now) {
   for (auto it = messages_.begin(); it != messages_.end();) {
     if (it->second->expired(now)) {
       bytes_ -= it->second->cost();
+      const std::string topic = it->first;
       it = messages_.erase(it);
+      notify_removed(topic);
       ++removed;
     } else {
       ++it;

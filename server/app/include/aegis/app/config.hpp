@@ -57,6 +57,20 @@ struct mqtt_config {
   // What application accounts may do in the device namespace ("projects/..."). Outside it they
   // may publish and subscribe freely; inside it only what a rule allows.
   std::vector<acl_rule_config> acl;
+  // Persistent sessions (clean session 0 / a session expiry), their subscriptions and queued
+  // QoS 1/2 messages, and retained messages survive a restart (stored, sealed, in the store).
+  bool persistence = true;
+  // Per session, messages waiting for an offline or slow client: a cap in count and in bytes
+  // (topic + payload); over it `queue_overflow` ("drop_oldest" or "drop_newest") decides.
+  std::size_t max_queued_messages = 1000;
+  std::size_t max_queued_bytes = 1024U * 1024U;
+  std::string queue_overflow{"drop_oldest"};
+  // The retained-message quota, in count and bytes; over it a retained PUBLISH is refused
+  // (PUBACK/PUBREC 0x97 in v5).
+  std::size_t max_retained_messages = 100'000;
+  std::size_t max_retained_bytes = 64U * 1024U * 1024U;
+  // Longest session expiry granted (v5 asks are lowered to it; 3.1.1 persistent sessions get it).
+  std::uint32_t max_session_expiry_seconds = 7U * 24U * 3600U;
 };
 
 struct https_config {

@@ -15,6 +15,7 @@
 #include "aegis/broker/authorizer.hpp"
 #include "aegis/broker/message.hpp"
 #include "aegis/broker/retained_store.hpp"
+#include "aegis/broker/session_store.hpp"
 #include "aegis/mqtt/packet.hpp"
 
 #include <cstddef>
@@ -90,6 +91,10 @@ struct broker_stats {
   std::uint64_t retained_refused = 0;
   // A CONNECT naming a session that belongs to another account or device (CONNACK 0x87 / 5).
   std::uint64_t foreign_session_refused = 0;
+  // A v5 Session Expiry Interval above max_session_expiry, lowered (and told in CONNACK).
+  std::uint64_t session_expiry_capped = 0;
+  // Persistence: a message the codec would not encode stays in memory only (never expected).
+  std::uint64_t not_persisted = 0;
 };
 
 // A read-only look at one session, for metrics and tests.
@@ -101,6 +106,7 @@ struct session_info {
   std::size_t queued_bytes = 0;
   std::uint64_t dropped = 0;
   bool will_pending = false; // a will waits for its delay after an abnormal close
+  bool persisted = false;    // journaled: it survives a restart (README "Persistence")
 };
 
 class broker_core {
@@ -138,6 +144,21 @@ public:
   // Delivers `m` with `q` to the session of `client_id` alone, as if one of its subscriptions
   // matched (config on subscribe). Nothing when that session is not connected.
   actions deliver_to(std::string_view client_id, message m, mqtt::qos q, steady_time now);
+
+  // --- persistence (README "Persistence") ---
+  // Rebuilds the durable state from `snapshot` (sessions offline, their subscriptions, queued and
+  // in-flight messages, inbound QoS 2 packet ids awaiting PUBREL; retained messages) and from
+  // then on journals every change of it. Call once, before any other event; without it nothing
+  // is journaled (no store). `wall_now` maps the stored absolute expiry times onto `now`: a
+  // session or message whose time passed while the server was down is dropped. Records that do
+  // not decode, or whose session or message is gone, are skipped, counted and erased through
+  // the journal. Only sessions with a non-zero expiry owned by an application account are
+  // durable; wills are not (a crash is not the client's abnormal close).
+  restore_report restore(const state_snapshot& snapshot, steady_time now, wall_time wall_now);
+  // The changes since the last call, in order; for session_store::apply. The runtime takes it
+  // after every event and holds that event's actions until the batch is durable.
+  state_journal take_journal();
+  bool journaling() const noexcept;
 
   const broker_stats& stats() const noexcept;
   std::optional<session_info> find_session(std::string_view client_id) const;

@@ -11,6 +11,10 @@
 // handed to the connection's connection_handle. The core thread also calls broker_core::on_tick
 // periodically.
 //
+// Persistence (options.persistence.store): restore() once before listening; then every event's
+// journal is written on the storage executor (group commit: one batch in flight, the next
+// accumulating) and the event's sends and closes wait for that write (README "Persistence").
+//
 // Shutdown: shutdown() (broker_core::shutdown: DISCONNECT 0x8B to v5 clients, close all) before
 // net::server::stop(), then stop() (or the destructor) joins the threads.
 
@@ -19,6 +23,7 @@
 #include "aegis/broker/authorizer.hpp"
 #include "aegis/broker/broker_core.hpp"
 #include "aegis/broker/device_profile.hpp"
+#include "aegis/broker/session_store.hpp"
 #include "aegis/net/server.hpp"
 #include "aegis/registry/ids.hpp"
 #include "aegis/registry/model.hpp"
@@ -31,10 +36,31 @@
 
 namespace aegis::broker {
 
+// Durable sessions and retained messages (README "Persistence").
+struct persistence_options {
+  session_store* store = nullptr; // null: everything in memory only, nothing held back
+  // Runs a batch write off the I/O and core threads (the storage executor); false when full
+  // (the batch waits for the next tick). Unset: device_profile.run_blocking; both unset: the
+  // write runs on the core thread (tests only).
+  std::function<bool(std::function<void()>)> run_blocking;
+};
+
 struct mqtt_server_options {
   broker_limits limits;                          // maximum_packet_size also bounds the decoder
   std::chrono::milliseconds tick_interval{1000}; // broker_core::on_tick period
   device_profile_options device_profile;         // IoT Core profile for device identities
+  persistence_options persistence;
+};
+
+// Counters of the commit gate (a snapshot; every field only grows).
+struct persistence_stats {
+  std::uint64_t batches_written = 0;
+  std::uint64_t changes_written = 0;
+  // Batches the store failed to write: logged, retried (under newer changes) on the next tick;
+  // the actions they held were released so that the broker keeps serving (README).
+  std::uint64_t write_failures = 0;
+  std::uint64_t executor_refused = 0; // the storage executor was full: retried on the next tick
+  std::uint64_t actions_held = 0;     // event batches whose sends waited for a commit
 };
 
 class mqtt_server {
@@ -51,11 +77,19 @@ public:
   mqtt_server(const mqtt_server&) = delete;
   mqtt_server& operator=(const mqtt_server&) = delete;
 
+  // Loads options.persistence.store on the calling thread (not an I/O or core thread: call it at
+  // start, before listening) and restores it into the broker on the core thread; from then on
+  // every change of durable state is written, and actions wait for their changes (README
+  // "Persistence"). Without a store: an empty report. A store that cannot be read is an error:
+  // the caller should not start without the messages it acknowledged.
+  result<restore_report> restore(std::chrono::milliseconds timeout = std::chrono::seconds{60});
+
   // For net::listener_options::make_handler. Handlers keep the runtime's shared state alive.
   net::handler_factory handler_factory();
 
   // broker_core::shutdown on the core thread; blocks until its actions were handed to the
-  // connections (bounded by `timeout`). New CONNECTs are refused afterwards (0x8B / 3).
+  // connections and every pending change is durable (bounded by `timeout`). New CONNECTs are
+  // refused afterwards (0x8B / 3).
   void shutdown(std::chrono::milliseconds timeout = std::chrono::milliseconds{5000});
   // Joins the auth and core threads; later events are dropped. Idempotent.
   void stop();
@@ -92,6 +126,9 @@ public:
 
   // Counters of the device profile (a snapshot; cheap, any thread).
   device_profile_stats device_stats() const;
+  // The commit gate's counters, and broker_core's as of the last tick (any thread).
+  persistence_stats persistence_counters() const;
+  broker_stats broker_counters() const;
 
   struct shared;
 

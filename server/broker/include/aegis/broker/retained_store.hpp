@@ -29,6 +29,11 @@ class retained_store {
 public:
   explicit retained_store(retained_limits limits = {}) : limits_(limits) {}
 
+  // Told of every change that outlives the call: `m` stored under `topic`, or null when the
+  // topic was removed (an empty payload, expiry). broker_core journals them (persistence).
+  using observer = std::function<void(const std::string& topic, const message_ptr& m)>;
+  void set_observer(observer o) { observer_ = std::move(o); }
+
   // Stores `m` under its topic, replacing what was there; an empty payload deletes the topic
   // [MQTT-3.3.1-6/7]. Refused with retained_quota_exceeded (or retained_too_large) when the
   // result would exceed the quota; the store is then unchanged.
@@ -47,7 +52,14 @@ public:
 
 private:
   retained_limits limits_;
+  void notify_removed(const std::string& topic) const {
+    if (observer_) {
+      observer_(topic, nullptr);
+    }
+  }
+
   std::map<std::string, message_ptr, std::less<>> messages_;
+  observer observer_;
   std::size_t bytes_ = 0;
   std::size_t refused_ = 0;
 };
