@@ -177,17 +177,26 @@ public:
     }
     for (const auto& name : store_.names(entry_prefix)) {
       const std::string_view digits = std::string_view(name).substr(entry_prefix.size());
-      const auto sequence = digits.size() == sequence_digits ? parse_u64(digits) : std::nullopt;
+      // A plain integer rather than an optional: g++ -O2 cannot see that a decoded event implies
+      // a parsed sequence and warns (-Wmaybe-uninitialized) on the optional's later use.
+      std::uint64_t sequence = 0;
+      bool sequence_ok = false;
+      if (digits.size() == sequence_digits) {
+        if (const auto parsed = parse_u64(digits)) {
+          sequence = *parsed;
+          sequence_ok = true;
+        }
+      }
       auto value = store_.get(name);
       if (!value) {
         return value.error();
       }
-      auto event = sequence && *value ? decode_entry(*sequence, **value) : std::nullopt;
+      auto event = sequence_ok && *value ? decode_entry(sequence, **value) : std::nullopt;
       if (!event) {
         log::warn(log_component, "the store's record {} is not a queued event", name);
         return store_errc::tampered;
       }
-      next = std::max(next, *sequence + 1);
+      next = std::max(next, sequence + 1);
       restore(std::move(*event));
     }
     restore_next_sequence(next);
